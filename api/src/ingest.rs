@@ -1,0 +1,314 @@
+//! Reading an ingest request: the body is parsed event by event so that every bad event is
+//! reported with its index, and nothing reaches the store unless all of them are well formed.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use mirrord_usage_crds::event::{Event, EventBatch, SessionStart};
+use mirrord_usage_crds::{MAX_EVENTS_PER_BATCH, MAX_INGEST_BODY_BYTES};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::error::ApiError;
+
+/// Longest accepted session id.
+pub const MAX_SESSION_ID_CHARS: usize = 128;
+/// Longest accepted value of any other text field.
+pub const MAX_FIELD_CHARS: usize = 1024;
+
+/// Whether an event is wrong in itself or contradicts what is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ProblemKind {
+    Invalid,
+    Conflict,
+}
+
+/// One rejected event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventProblem {
+    /// Position of the event in the batch, from 0.
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    pub reason: ProblemKind,
+    pub message: String,
+}
+
+impl EventProblem {
+    pub fn invalid(index: usize, session_id: Option<&str>, message: impl Into<String>) -> Self {
+        EventProblem {
+            index,
+            session_id: session_id.map(str::to_owned),
+            reason: ProblemKind::Invalid,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(index: usize, session_id: &str, message: impl Into<String>) -> Self {
+        EventProblem {
+            index,
+            session_id: Some(session_id.to_owned()),
+            reason: ProblemKind::Conflict,
+            message: message.into(),
+        }
+    }
+}
+
+/// The HTTP answer to a rejected batch: `400` when any event is invalid, else `409`.
+pub fn rejection(problems: Vec<EventProblem>) -> ApiError {
+    let invalid = problems
+        .iter()
+        .filter(|p| p.reason == ProblemKind::Invalid)
+        .count();
+    let conflicts = problems.len() - invalid;
+    let first = &problems[0].message;
+    let (status, code, summary) = if invalid > 0 {
+        (
+            StatusCode::BAD_REQUEST,
+            "invalid_events",
+            format!("{invalid} invalid event(s)"),
+        )
+    } else {
+        (
+            StatusCode::CONFLICT,
+            "conflicting_events",
+            format!("{conflicts} event(s) contradict stored sessions"),
+        )
+    };
+    let details = problems
+        .iter()
+        .map(|problem| serde_json::to_value(problem).expect("problems serialise"))
+        .collect();
+    ApiError::new(
+        status,
+        code,
+        format!("{summary}; nothing of this batch was stored; first: {first}"),
+    )
+    .with_details(details)
+}
+
+/// Parses and validates a request body into events.
+pub fn parse_batch(body: &[u8]) -> Result<Vec<Event>, ApiError> {
+    if body.len() > MAX_INGEST_BODY_BYTES {
+        return Err(too_large(format!(
+            "the request body has {} bytes; at most {MAX_INGEST_BODY_BYTES} are accepted, split the batch",
+            body.len()
+        )));
+    }
+    let batch: EventBatch<&RawValue> = serde_json::from_slice(body).map_err(|error| {
+        ApiError::bad_request(
+            "invalid_body",
+            format!("the body must be a JSON object {{\"events\": [...]}}: {error}"),
+        )
+    })?;
+    if batch.events.len() > MAX_EVENTS_PER_BATCH {
+        return Err(too_large(format!(
+            "the batch has {} events; at most {MAX_EVENTS_PER_BATCH} are accepted per request, split the batch",
+            batch.events.len()
+        )));
+    }
+    let mut events = Vec::with_capacity(batch.events.len());
+    let mut problems = Vec::new();
+    for (index, raw) in batch.events.iter().enumerate() {
+        match serde_json::from_str::<Event>(raw.get()) {
+            Ok(event) => match validate(&event) {
+                Ok(()) => events.push(event),
+                Err(message) => problems.push(EventProblem::invalid(
+                    index,
+                    Some(event.session_id()),
+                    message,
+                )),
+            },
+            Err(error) => problems.push(EventProblem::invalid(
+                index,
+                session_id_of(raw).as_deref(),
+                error.to_string(),
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(events)
+    } else {
+        Err(rejection(problems))
+    }
+}
+
+fn too_large(message: String) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", message)
+}
+
+/// Best effort, for error details only.
+fn session_id_of(raw: &RawValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        #[serde(rename = "sessionId")]
+        session_id: String,
+    }
+    serde_json::from_str::<Id>(raw.get())
+        .ok()
+        .map(|id| id.session_id)
+}
+
+/// Checks what the types cannot: lengths and time bounds.
+pub fn validate(event: &Event) -> Result<(), String> {
+    let session_id = event.session_id();
+    let length = session_id.chars().count();
+    if !(1..=MAX_SESSION_ID_CHARS).contains(&length) {
+        return Err(format!(
+            "sessionId must have 1 to {MAX_SESSION_ID_CHARS} characters, '{session_id}' has {length}"
+        ));
+    }
+    check_time(event.timestamp())?;
+    if let Event::SessionStart(start) = event {
+        validate_start(start)?;
+    }
+    Ok(())
+}
+
+fn validate_start(start: &SessionStart) -> Result<(), String> {
+    if start.machine_id.is_empty() {
+        return Err("machineId must not be empty".to_owned());
+    }
+    let mut fields: Vec<(&str, &str)> = vec![("machineId", &start.machine_id)];
+    let optional = [
+        ("kubernetesUsername", &start.kubernetes_username),
+        ("clientUsername", &start.client_username),
+        ("clientHostname", &start.client_hostname),
+        ("namespace", &start.namespace),
+        ("cliVersion", &start.cli_version),
+        ("operatorVersion", &start.operator_version),
+    ];
+    fields.extend(
+        optional
+            .iter()
+            .filter_map(|(name, value)| value.as_deref().map(|v| (*name, v))),
+    );
+    if let Some(target) = &start.target {
+        fields.push(("target.kind", &target.kind));
+        fields.push(("target.name", &target.name));
+        if let Some(container) = &target.container {
+            fields.push(("target.container", container));
+        }
+    }
+    if let Some(ci) = &start.ci {
+        let ci_fields = [
+            ("ci.provider", &ci.provider),
+            ("ci.pipeline", &ci.pipeline),
+            ("ci.environment", &ci.environment),
+            ("ci.triggeredBy", &ci.triggered_by),
+        ];
+        fields.extend(
+            ci_fields
+                .iter()
+                .filter_map(|(name, value)| value.as_deref().map(|v| (*name, v))),
+        );
+    }
+    for (name, value) in fields {
+        let length = value.chars().count();
+        if length > MAX_FIELD_CHARS {
+            return Err(format!(
+                "{name} has {length} characters; at most {MAX_FIELD_CHARS} are accepted"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_time(time: DateTime<Utc>) -> Result<(), String> {
+    let earliest = DateTime::<Utc>::UNIX_EPOCH;
+    let latest = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+        .expect("constant")
+        .to_utc();
+    if time < earliest || time > latest {
+        return Err(format!(
+            "timestamp {} is outside 1970-01-01 to 9999-12-31",
+            time.to_rfc3339()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems_of(body: &str) -> (StatusCode, Vec<serde_json::Value>) {
+        let error = parse_batch(body.as_bytes()).unwrap_err();
+        (error.status, error.details)
+    }
+
+    #[test]
+    fn a_well_formed_batch_parses_in_order() {
+        let events = parse_batch(
+            br#"{"events":[
+                {"type":"sessionEnd","sessionId":"a","timestamp":"2026-01-01T10:00:00Z"},
+                {"type":"sessionStart","sessionId":"a","timestamp":"2026-01-01T11:00:00+02:00","machineId":"m","ci":{}}
+            ]}"#,
+        )
+        .unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            events[1].timestamp().to_rfc3339(),
+            "2026-01-01T09:00:00+00:00"
+        );
+        let Event::SessionStart(start) = &events[1] else {
+            panic!("a start")
+        };
+        assert!(
+            start.ci.is_some(),
+            "an empty ci object still marks a CI session"
+        );
+    }
+
+    #[test]
+    fn every_bad_event_is_listed_with_its_index() {
+        let (status, details) = problems_of(
+            r#"{"events":[
+                {"type":"sessionStart","sessionId":"ok","timestamp":"2026-01-01T10:00:00Z","machineId":"m"},
+                {"type":"sessionPause","sessionId":"p","timestamp":"2026-01-01T10:00:00Z"},
+                {"type":"sessionStart","sessionId":"x","timestamp":"yesterday","machineId":"m"},
+                {"type":"sessionStart","sessionId":"","timestamp":"2026-01-01T10:00:00Z","machineId":"m"},
+                {"type":"sessionStart","sessionId":"y","timestamp":"2026-01-01T10:00:00Z"}
+            ]}"#,
+        );
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let indexes: Vec<u64> = details
+            .iter()
+            .map(|d| d["index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(indexes, [1, 2, 3, 4]);
+        assert!(
+            details[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("sessionPause")
+        );
+        assert_eq!(details[0]["sessionId"], "p");
+        assert!(
+            details[3]["message"]
+                .as_str()
+                .unwrap()
+                .contains("machineId")
+        );
+    }
+
+    #[test]
+    fn oversized_batches_are_refused_with_413() {
+        let event = r#"{"type":"sessionEnd","sessionId":"a","timestamp":"2026-01-01T10:00:00Z"}"#;
+        let body = format!(
+            "{{\"events\":[{}]}}",
+            vec![event; MAX_EVENTS_PER_BATCH + 1].join(",")
+        );
+        let error = parse_batch(body.as_bytes()).unwrap_err();
+        assert_eq!(error.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(error.message.contains("10001"));
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_batch_says_what_is_expected() {
+        let error = parse_batch(b"[1,2]").unwrap_err();
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert!(error.message.contains("{\"events\": [...]}"));
+    }
+}

@@ -1,0 +1,17 @@
+//! The usage store, the ingest path, the report engine and the HTTP API of mirrord-usage.
+
+pub mod auth;
+pub mod calendar;
+pub mod clock;
+pub mod dashboard;
+pub mod error;
+pub mod export;
+pub mod ingest;
+pub mod model;
+pub mod openapi;
+pub mod report;
+pub mod server;
+pub mod simulation;
+pub mod store;
+
+pub use error::{ApiError, Error, Result};

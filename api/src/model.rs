@@ -1,0 +1,370 @@
+//! Stored usage as the report engine reads it: interned dimensions (identities, targets,
+//! namespaces) and sessions summed into contributions. A store produces a [`Snapshot`]; the
+//! report engine turns it into numbers without touching storage.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mirrord_usage_crds::report::PrimaryKey;
+
+use crate::calendar::Micros;
+
+/// Id of an interned value; 0 always means "absent".
+pub type DimId = u32;
+
+pub const ABSENT: DimId = 0;
+
+/// Who ran a session: the four identity fields, interned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdentityKey {
+    pub machine_id: DimId,
+    pub kubernetes_username: DimId,
+    pub client_username: DimId,
+    pub client_hostname: DimId,
+}
+
+impl IdentityKey {
+    pub fn field(&self, key: PrimaryKey) -> DimId {
+        match key {
+            PrimaryKey::MachineId => self.machine_id,
+            PrimaryKey::KubernetesUsername => self.kubernetes_username,
+            PrimaryKey::ClientUsername => self.client_username,
+            PrimaryKey::ClientHostname => self.client_hostname,
+        }
+    }
+}
+
+/// An identity with the span of its user sessions (CI sessions do not count here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub key: IdentityKey,
+    pub first_user_start: Option<Micros>,
+    pub last_user_start: Option<Micros>,
+}
+
+/// A session target; the container is kept but reports group by kind and name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TargetKey {
+    pub kind: DimId,
+    pub name: DimId,
+    pub container: DimId,
+}
+
+/// Where a CI session ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CiKey {
+    pub provider: DimId,
+    pub pipeline: DimId,
+    pub environment: DimId,
+    pub triggered_by: DimId,
+}
+
+/// Every repeated value, stored once. Index 0 of each table is the "absent" placeholder.
+#[derive(Debug, Clone)]
+pub struct Dimensions {
+    strings: Vec<Arc<str>>,
+    string_ids: HashMap<Arc<str>, DimId>,
+    identities: Vec<Identity>,
+    identity_ids: HashMap<IdentityKey, DimId>,
+    targets: Vec<TargetKey>,
+    target_ids: HashMap<TargetKey, DimId>,
+    ci_contexts: Vec<CiKey>,
+    ci_ids: HashMap<CiKey, DimId>,
+}
+
+impl Default for Dimensions {
+    fn default() -> Self {
+        let no_identity = IdentityKey {
+            machine_id: ABSENT,
+            kubernetes_username: ABSENT,
+            client_username: ABSENT,
+            client_hostname: ABSENT,
+        };
+        Dimensions {
+            strings: vec![Arc::from("")],
+            string_ids: HashMap::new(),
+            identities: vec![Identity {
+                key: no_identity,
+                first_user_start: None,
+                last_user_start: None,
+            }],
+            identity_ids: HashMap::new(),
+            targets: vec![TargetKey {
+                kind: ABSENT,
+                name: ABSENT,
+                container: ABSENT,
+            }],
+            target_ids: HashMap::new(),
+            ci_contexts: vec![CiKey {
+                provider: ABSENT,
+                pipeline: ABSENT,
+                environment: ABSENT,
+                triggered_by: ABSENT,
+            }],
+            ci_ids: HashMap::new(),
+        }
+    }
+}
+
+/// Result of looking a value up for interning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interned {
+    Existing(DimId),
+    New(DimId),
+}
+
+impl Interned {
+    pub fn id(self) -> DimId {
+        match self {
+            Interned::Existing(id) | Interned::New(id) => id,
+        }
+    }
+}
+
+impl Dimensions {
+    pub fn string(&self, id: DimId) -> Option<&Arc<str>> {
+        (id != ABSENT).then(|| &self.strings[id as usize])
+    }
+
+    pub fn string_id(&self, value: &str) -> Option<DimId> {
+        self.string_ids.get(value).copied()
+    }
+
+    pub fn identity(&self, id: DimId) -> &Identity {
+        &self.identities[id as usize]
+    }
+
+    /// Every real identity with its id.
+    pub fn identities(&self) -> impl Iterator<Item = (DimId, &Identity)> {
+        self.identities
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(id, identity)| (id as DimId, identity))
+    }
+
+    pub fn identity_mut(&mut self, id: DimId) -> &mut Identity {
+        &mut self.identities[id as usize]
+    }
+
+    pub fn target(&self, id: DimId) -> &TargetKey {
+        &self.targets[id as usize]
+    }
+
+    pub fn ci_context(&self, id: DimId) -> &CiKey {
+        &self.ci_contexts[id as usize]
+    }
+
+    /// Numbers of entries (placeholders included): ids at or above these are newer.
+    pub fn counts(&self) -> [usize; 4] {
+        [
+            self.strings.len(),
+            self.identities.len(),
+            self.targets.len(),
+            self.ci_contexts.len(),
+        ]
+    }
+
+    pub fn strings_from(&self, first: usize) -> impl Iterator<Item = (DimId, &str)> {
+        self.strings[first..]
+            .iter()
+            .enumerate()
+            .map(move |(i, s)| ((first + i) as DimId, &**s))
+    }
+
+    pub fn identities_from(&self, first: usize) -> impl Iterator<Item = (DimId, &Identity)> {
+        self.identities[first..]
+            .iter()
+            .enumerate()
+            .map(move |(i, v)| ((first + i) as DimId, v))
+    }
+
+    pub fn targets_from(&self, first: usize) -> impl Iterator<Item = (DimId, &TargetKey)> {
+        self.targets[first..]
+            .iter()
+            .enumerate()
+            .map(move |(i, v)| ((first + i) as DimId, v))
+    }
+
+    pub fn ci_contexts_from(&self, first: usize) -> impl Iterator<Item = (DimId, &CiKey)> {
+        self.ci_contexts[first..]
+            .iter()
+            .enumerate()
+            .map(move |(i, v)| ((first + i) as DimId, v))
+    }
+
+    pub fn identity_id(&self, key: &IdentityKey) -> Option<DimId> {
+        self.identity_ids.get(key).copied()
+    }
+
+    pub fn target_id(&self, key: &TargetKey) -> Option<DimId> {
+        self.target_ids.get(key).copied()
+    }
+
+    pub fn ci_id(&self, key: &CiKey) -> Option<DimId> {
+        self.ci_ids.get(key).copied()
+    }
+
+    pub fn intern_string(&mut self, value: &str) -> Interned {
+        if let Some(&id) = self.string_ids.get(value) {
+            return Interned::Existing(id);
+        }
+        let id = self.strings.len() as DimId;
+        let value: Arc<str> = Arc::from(value);
+        self.strings.push(value.clone());
+        self.string_ids.insert(value, id);
+        Interned::New(id)
+    }
+
+    pub fn intern_identity(&mut self, key: IdentityKey) -> Interned {
+        intern(&mut self.identities, &mut self.identity_ids, key, |key| {
+            Identity {
+                key,
+                first_user_start: None,
+                last_user_start: None,
+            }
+        })
+    }
+
+    pub fn intern_target(&mut self, key: TargetKey) -> Interned {
+        intern(&mut self.targets, &mut self.target_ids, key, |key| key)
+    }
+
+    pub fn intern_ci(&mut self, key: CiKey) -> Interned {
+        intern(&mut self.ci_contexts, &mut self.ci_ids, key, |key| key)
+    }
+
+    /// Restores a row read back from storage; ids must arrive in increasing order.
+    pub fn restore_string(&mut self, id: DimId, value: &str) {
+        assert_eq!(
+            id as usize,
+            self.strings.len(),
+            "strings are restored in id order"
+        );
+        self.intern_string(value);
+    }
+
+    pub fn restore_identity(&mut self, id: DimId, identity: Identity) {
+        assert_eq!(
+            id as usize,
+            self.identities.len(),
+            "identities are restored in id order"
+        );
+        self.intern_identity(identity.key);
+        self.identities[id as usize] = identity;
+    }
+
+    pub fn restore_target(&mut self, id: DimId, key: TargetKey) {
+        assert_eq!(
+            id as usize,
+            self.targets.len(),
+            "targets are restored in id order"
+        );
+        self.intern_target(key);
+    }
+
+    pub fn restore_ci(&mut self, id: DimId, key: CiKey) {
+        assert_eq!(
+            id as usize,
+            self.ci_contexts.len(),
+            "CI contexts are restored in id order"
+        );
+        self.intern_ci(key);
+    }
+}
+
+fn intern<K: Copy + Eq + std::hash::Hash, V>(
+    values: &mut Vec<V>,
+    ids: &mut HashMap<K, DimId>,
+    key: K,
+    make: impl FnOnce(K) -> V,
+) -> Interned {
+    if let Some(&id) = ids.get(&key) {
+        return Interned::Existing(id);
+    }
+    let id = values.len() as DimId;
+    values.push(make(key));
+    ids.insert(key, id);
+    Interned::New(id)
+}
+
+/// Completed sessions sharing identity, target, namespace and kind (user or CI), summed.
+/// A single session is a contribution of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contribution {
+    pub identity: DimId,
+    pub target: DimId,
+    pub namespace: DimId,
+    pub ci: bool,
+    pub sessions: u64,
+    pub total_micros: i64,
+    pub first_start: Micros,
+    pub last_start: Micros,
+}
+
+/// A session with a start and no end yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunningSession {
+    pub identity: DimId,
+    pub target: DimId,
+    pub namespace: DimId,
+    pub ci: bool,
+    pub start: Micros,
+}
+
+/// Count and total duration of completed sessions of one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub sessions: u64,
+    pub total_micros: i64,
+}
+
+/// A completed session's interval, for concurrency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval {
+    pub start: Micros,
+    pub end: Micros,
+    pub ci: bool,
+}
+
+/// What a snapshot covers: completed sessions starting in `[from, to)`, summed at most per day
+/// (`Day`) or per month where whole months fit (`Month`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granularity {
+    Day,
+    Month,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotQuery {
+    /// Start of the range; `None` means the first session ever (or `to` on an empty store).
+    pub from: Option<Micros>,
+    pub to: Micros,
+    pub granularity: Granularity,
+}
+
+/// Everything a report needs, read consistently at one point in time.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub dims: Arc<Dimensions>,
+    pub from: Micros,
+    pub to: Micros,
+    /// Completed sessions starting in `[from, to)`; never a contribution straddling a day
+    /// (or, at `Month` granularity, a month) boundary.
+    pub contributions: Vec<Contribution>,
+    /// Every running session, whenever it started.
+    pub running: Vec<RunningSession>,
+    /// Completed user sessions ever.
+    pub user_totals: Totals,
+    /// Completed CI sessions ever.
+    pub ci_totals: Totals,
+    /// Peak overlap of completed user / CI sessions, all time.
+    pub completed_peak_user: u64,
+    pub completed_peak_ci: u64,
+    /// Completed sessions ending after the earliest running session started: with the running
+    /// ones they decide any peak that running sessions take part in.
+    pub overlapping_running: Vec<Interval>,
+    pub first_session_at: Option<Micros>,
+    pub last_event_at: Option<Micros>,
+    pub operator_version: Option<String>,
+}

@@ -1,0 +1,111 @@
+//! The OpenAPI 3.1 document of the plain HTTP API, served at `/openapi.json`. Schemas come from
+//! the wire types themselves, so the document cannot drift from what the server sends.
+
+use mirrord_usage_crds::event::{EventBatch, IngestResponse};
+use mirrord_usage_crds::report::{TrendReport, UsageReport};
+use schemars::generate::SchemaSettings;
+use serde_json::{Value, json};
+
+fn time_parameter(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description,
+           "schema": {"type": "string", "format": "date-time"}})
+}
+
+fn primary_key_parameter() -> Value {
+    json!({"name": "primaryKey", "in": "query", "required": false,
+           "description": "Which identity a user is (default machineId).",
+           "schema": {"type": "string", "enum": ["machineId", "kubernetesUsername", "clientUsername", "clientHostname"]}})
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut generator = SchemaSettings::openapi3().into_generator();
+    let batch = generator.subschema_for::<EventBatch>();
+    let accepted = generator.subschema_for::<IngestResponse>();
+    let report = generator.subschema_for::<UsageReport>();
+    let trends = generator.subschema_for::<TrendReport>();
+    let mut schemas = serde_json::Map::new();
+    for (name, schema) in generator.take_definitions(true) {
+        schemas.insert(name, schema);
+    }
+    schemas.insert(
+        "Error".to_owned(),
+        json!({"type": "object", "required": ["error", "message", "details"], "properties": {
+            "error": {"type": "string", "description": "Machine-readable code."},
+            "message": {"type": "string", "description": "What was wrong, naming the offending value."},
+            "details": {"type": "array", "items": {}, "description": "Per-item problems, e.g. every rejected event with its index."}
+        }}),
+    );
+    let range = [
+        time_parameter(
+            "from",
+            "Start of the range (inclusive, RFC 3339). Default: the first session ever.",
+        ),
+        time_parameter(
+            "to",
+            "End of the range (exclusive, RFC 3339). Default: now.",
+        ),
+        primary_key_parameter(),
+    ];
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mirrord-usage",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Usage of mirrord in this cluster: session ingest and usage reports."
+        },
+        "components": {
+            "securitySchemes": {"licenseKey": {"type": "apiKey", "in": "header", "name": "x-license-key"}},
+            "schemas": schemas
+        },
+        "security": [{"licenseKey": []}],
+        "paths": {
+            "/api/v1/events": {"post": {
+                "summary": "Store session events",
+                "description": "Stores a batch of at most 10,000 events (16 MiB) whole or not at all. Repeats of stored events are counted as duplicates; events contradicting stored ones are conflicts.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": batch}}},
+                "responses": {
+                    "200": {"description": "Stored.", "content": {"application/json": {"schema": accepted}}},
+                    "400": error_response("Some events are invalid; details lists each by index."),
+                    "401": error_response("Missing or wrong credentials."),
+                    "409": error_response("Some events contradict stored sessions; details lists each by index."),
+                    "413": error_response("More than 10,000 events or 16 MiB.")
+                }
+            }},
+            "/api/v1/reports/usage": {"get": {
+                "summary": "The usage report",
+                "parameters": [
+                    {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "csv", "xlsx"], "default": "json"},
+                     "description": "json: the full report; csv: the per-user table; xlsx: general and per-user sheets."},
+                    range[0], range[1], range[2]
+                ],
+                "responses": {
+                    "200": {"description": "The report.", "content": {
+                        "application/json": {"schema": report},
+                        "text/csv": {"schema": {"type": "string"}},
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}}
+                    }},
+                    "400": error_response("A malformed parameter, or from not before to."),
+                    "401": error_response("Missing or wrong credentials.")
+                }
+            }},
+            "/api/v1/reports/usage/trends": {"get": {
+                "summary": "Usage per day, week or month",
+                "parameters": [
+                    {"name": "interval", "in": "query", "required": false, "schema": {"type": "string", "enum": ["day", "week", "month"], "default": "day"},
+                     "description": "Bucket width; buckets are UTC and weeks start on Monday."},
+                    range[0], range[1], range[2]
+                ],
+                "responses": {
+                    "200": {"description": "Every bucket intersecting the range.", "content": {"application/json": {"schema": trends}}},
+                    "400": error_response("A malformed parameter, from not before to, or more than 10,000 buckets."),
+                    "401": error_response("Missing or wrong credentials.")
+                }
+            }}
+        }
+    })
+}

@@ -1,0 +1,399 @@
+//! The HTTP server: ingest, reports, health, the OpenAPI document and the dashboard.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, OriginalUri, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router, middleware};
+use chrono::{DateTime, Utc};
+use mirrord_usage_crds::MAX_INGEST_BODY_BYTES;
+use mirrord_usage_crds::event::IngestResponse;
+use mirrord_usage_crds::report::{Interval, PrimaryKey, TrendReport, UsageReport};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{self, Auth, Permission, Principal};
+use crate::calendar::{self, Micros};
+use crate::clock::Clock;
+use crate::error::{ApiError, Error};
+use crate::model::{Granularity, SnapshotQuery};
+use crate::report::{self, ReportSettings};
+use crate::store::{IngestFailure, UsageStore};
+use crate::{dashboard, export, ingest, openapi};
+
+/// Most trend buckets one request may ask for.
+pub const MAX_TREND_BUCKETS: u64 = 10_000;
+
+/// What the operator of the server configured about the installation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Installation {
+    pub total_licenses: Option<u64>,
+    pub tier: Option<String>,
+    pub cluster_name: Option<String>,
+    pub chart_version: Option<String>,
+}
+
+/// Everything a request handler needs.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn UsageStore>,
+    pub installation: Installation,
+    pub auth: Auth,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(&Error::Task(e.to_string())))
+}
+
+/// The routes of the plain HTTP API (the design RFC's), behind authentication; nested under
+/// `/api`.
+pub fn api_routes(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/v1/events",
+            post(post_events).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v1/reports/usage", get(get_usage_report))
+        .route("/v1/reports/usage/trends", get(get_trends))
+        .fallback(api_not_found)
+        .layer(middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::authenticate,
+        ))
+        .with_state(state)
+}
+
+/// The whole server: API, health, OpenAPI document and dashboard.
+pub fn router(state: AppState) -> Router {
+    let store = state.store.clone();
+    Router::new()
+        .nest("/api", api_routes(state))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(move || readyz(store.clone())))
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+        .fallback(dashboard::serve)
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn readyz(store: Arc<dyn UsageStore>) -> Response {
+    let probe = SnapshotQuery {
+        from: Some(0),
+        to: 0,
+        granularity: Granularity::Day,
+    };
+    match blocking(move || store.snapshot(&probe)).await {
+        Ok(Ok(_)) => "ok".into_response(),
+        Ok(Err(error)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unavailable: {error}"),
+        )
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn api_not_found(OriginalUri(uri): OriginalUri, request: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no API endpoint {} {}",
+        request.method(),
+        uri.path()
+    ))
+}
+
+async fn post_events(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: Body,
+) -> Result<Json<IngestResponse>, ApiError> {
+    state
+        .auth
+        .require(&principal, Permission::IngestEvents)
+        .await?;
+    let body: Bytes = axum::body::to_bytes(body, MAX_INGEST_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "batch_too_large",
+                format!(
+                    "the request body is larger than {MAX_INGEST_BODY_BYTES} bytes; split the batch"
+                ),
+            )
+        })?;
+    let events = blocking(move || ingest::parse_batch(&body)).await??;
+    let store = state.store.clone();
+    let count = events.len();
+    match blocking(move || store.ingest(&events)).await? {
+        Ok(outcome) => {
+            tracing::debug!(
+                events = count,
+                accepted = outcome.accepted,
+                duplicates = outcome.duplicates,
+                "batch stored"
+            );
+            Ok(Json(IngestResponse {
+                accepted: outcome.accepted,
+                duplicates: outcome.duplicates,
+            }))
+        }
+        Err(IngestFailure::Rejected(problems)) => Err(ingest::rejection(problems)),
+        Err(IngestFailure::Store(error)) => Err(error.into()),
+    }
+}
+
+/// Range, primary key and format as asked in a query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeParams {
+    pub from: Option<Micros>,
+    pub to: Micros,
+    pub primary_key: PrimaryKey,
+}
+
+fn parse_time(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    params
+        .get(name)
+        .filter(|value| !value.is_empty())
+        .map(|value| {
+            DateTime::parse_from_rfc3339(value).map(|time| time.to_utc()).map_err(|error| {
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("{name} must be an RFC 3339 time such as 2026-11-01T00:00:00Z, not '{value}': {error}"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Reads `from`, `to` and `primaryKey` (also spelt `primary_key`); `to` defaults to `now`.
+pub fn range_params(
+    params: &HashMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<RangeParams, ApiError> {
+    let from = parse_time(params, "from")?;
+    let to = parse_time(params, "to")?.unwrap_or(now);
+    if let Some(from) = from
+        && from >= to
+    {
+        return Err(ApiError::bad_request(
+            "invalid_range",
+            format!(
+                "from ({}) must be earlier than to ({})",
+                from.to_rfc3339(),
+                to.to_rfc3339()
+            ),
+        ));
+    }
+    let primary_key = match params
+        .get("primaryKey")
+        .or_else(|| params.get("primary_key"))
+    {
+        None => PrimaryKey::default(),
+        Some(value) => value
+            .parse()
+            .map_err(|message| ApiError::bad_request("invalid_parameter", message))?,
+    };
+    Ok(RangeParams {
+        from: from.map(calendar::to_micros),
+        to: calendar::to_micros(to),
+        primary_key,
+    })
+}
+
+/// Report formats of `GET /api/v1/reports/usage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+    Xlsx,
+}
+
+impl AppState {
+    fn settings(&self, primary_key: PrimaryKey, now: Micros) -> ReportSettings {
+        ReportSettings {
+            primary_key,
+            now,
+            total_licenses: self.installation.total_licenses,
+            tier: self.installation.tier.clone(),
+            cluster_name: self.installation.cluster_name.clone(),
+            chart_version: self.installation.chart_version.clone(),
+        }
+    }
+
+    /// Computes the usage report, leaving out per-user rows the caller may not read.
+    pub async fn usage_report(
+        &self,
+        principal: &Principal,
+        range: RangeParams,
+    ) -> Result<UsageReport, ApiError> {
+        self.auth
+            .require(principal, Permission::ReadReports)
+            .await?;
+        let may_read_users = self.auth.allows(principal, Permission::ReadUsers).await?;
+        let now = calendar::to_micros(self.clock.now());
+        let settings = self.settings(range.primary_key, now);
+        let store = self.store.clone();
+        let query = SnapshotQuery {
+            from: range.from,
+            to: range.to,
+            granularity: Granularity::Month,
+        };
+        let mut report = blocking(move || -> Result<UsageReport, Error> {
+            let snapshot = store.snapshot(&query)?;
+            Ok(report::usage_report(&snapshot, &settings))
+        })
+        .await??;
+        if !may_read_users {
+            report.user_metrics = None;
+            report.user_metrics_omitted = Some(format!(
+                "{} may not read per-user usage (the mirrordusers resource)",
+                principal.name
+            ));
+        }
+        Ok(report)
+    }
+
+    /// Computes usage trends over a range.
+    pub async fn trends(
+        &self,
+        principal: &Principal,
+        range: RangeParams,
+        interval: Interval,
+    ) -> Result<TrendReport, ApiError> {
+        self.auth
+            .require(principal, Permission::ReadReports)
+            .await?;
+        let now = calendar::to_micros(self.clock.now());
+        let store = self.store.clone();
+        let granularity = if interval == Interval::Month {
+            Granularity::Month
+        } else {
+            Granularity::Day
+        };
+        let query = SnapshotQuery {
+            from: range.from,
+            to: range.to,
+            granularity,
+        };
+        let trend = blocking(move || -> Result<Result<TrendReport, ApiError>, Error> {
+            let snapshot = store.snapshot(&query)?;
+            let buckets = report::bucket_count(interval, snapshot.from, snapshot.to);
+            if buckets > MAX_TREND_BUCKETS {
+                return Ok(Err(ApiError::bad_request(
+                    "too_many_buckets",
+                    format!(
+                        "{buckets} {} buckets were asked for; at most {MAX_TREND_BUCKETS}: narrow the range or use a wider interval",
+                        interval.as_str()
+                    ),
+                )));
+            }
+            Ok(Ok(report::trends(&snapshot, range.primary_key, interval, now)))
+        })
+        .await??;
+        trend
+    }
+}
+
+async fn get_usage_report(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let format = match params.get("format").map(String::as_str) {
+        None | Some("json") => Format::Json,
+        Some("csv") => Format::Csv,
+        Some("xlsx") => Format::Xlsx,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("format must be one of json, csv, xlsx, not '{other}'"),
+            ));
+        }
+    };
+    let range = range_params(&params, state.clock.now())?;
+    if format != Format::Json {
+        state
+            .auth
+            .require(&principal, Permission::ReadUsers)
+            .await?;
+    }
+    let report = state.usage_report(&principal, range).await?;
+    let name = format!(
+        "mirrord-usage-{}-{}",
+        report
+            .general_metrics
+            .report_period
+            .from
+            .format("%Y%m%dT%H%M%SZ"),
+        report
+            .general_metrics
+            .report_period
+            .to
+            .format("%Y%m%dT%H%M%SZ")
+    );
+    let file = |content_type: &'static str, extension: &str, bytes: Vec<u8>| {
+        (
+            [
+                (header::CONTENT_TYPE, content_type.to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}.{extension}\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response()
+    };
+    Ok(match format {
+        Format::Json => Json(report).into_response(),
+        Format::Csv => file(
+            "text/csv; charset=utf-8",
+            "csv",
+            export::csv(&report, range.primary_key)?,
+        ),
+        Format::Xlsx => file(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+            blocking(move || export::xlsx(&report, range.primary_key)).await??,
+        ),
+    })
+}
+
+async fn get_trends(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<TrendReport>, ApiError> {
+    let range = range_params(&params, state.clock.now())?;
+    let interval = match params.get("interval") {
+        None => Interval::Day,
+        Some(value) => value
+            .parse()
+            .map_err(|message| ApiError::bad_request("invalid_parameter", message))?,
+    };
+    Ok(Json(state.trends(&principal, range, interval).await?))
+}

@@ -1,0 +1,18 @@
+//! Types that cross a process boundary: what clients send to the ingest endpoint, what the
+//! report endpoints answer, and the identifiers every part of mirrord-usage agrees on.
+//! Nothing here does I/O.
+
+pub mod event;
+pub mod report;
+
+/// Prefix of the plain HTTP API (the design RFC's endpoints).
+pub const API_PREFIX: &str = "/api/v1";
+
+/// Header carrying the license key on the plain HTTP API.
+pub const LICENSE_KEY_HEADER: &str = "x-license-key";
+
+/// Most events one ingest request may carry.
+pub const MAX_EVENTS_PER_BATCH: usize = 10_000;
+
+/// Largest ingest request body, in bytes.
+pub const MAX_INGEST_BODY_BYTES: usize = 16 * 1024 * 1024;

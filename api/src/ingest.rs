@@ -88,8 +88,31 @@ pub fn rejection(problems: Vec<EventProblem>) -> ApiError {
     .with_details(details)
 }
 
-/// Parses and validates a request body into events.
-pub fn parse_batch(body: &[u8]) -> Result<Vec<Event>, ApiError> {
+/// A parsed request: the well-formed events, and the problems of the others (by index).
+#[derive(Debug, Default)]
+pub struct ParsedBatch {
+    pub events: Vec<Event>,
+    /// Index in the request of each of `events`.
+    pub indexes: Vec<usize>,
+    pub problems: Vec<EventProblem>,
+}
+
+impl ParsedBatch {
+    /// Adds problems found among `events` (indexed within `events`) under their request index,
+    /// keeping the list in request order.
+    pub fn merge(&mut self, problems: Vec<EventProblem>) {
+        self.problems
+            .extend(problems.into_iter().map(|problem| EventProblem {
+                index: self.indexes[problem.index],
+                ..problem
+            }));
+        self.problems.sort_by_key(|problem| problem.index);
+    }
+}
+
+/// Parses and validates a request body into events; the events of a bad request are still
+/// returned so the caller can report every problem at once.
+pub fn parse_batch(body: &[u8]) -> Result<ParsedBatch, ApiError> {
     if body.len() > MAX_INGEST_BODY_BYTES {
         return Err(too_large(format!(
             "the request body has {} bytes; at most {MAX_INGEST_BODY_BYTES} are accepted, split the batch",
@@ -108,30 +131,31 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Event>, ApiError> {
             batch.events.len()
         )));
     }
-    let mut events = Vec::with_capacity(batch.events.len());
-    let mut problems = Vec::new();
+    let mut parsed = ParsedBatch {
+        events: Vec::with_capacity(batch.events.len()),
+        ..ParsedBatch::default()
+    };
     for (index, raw) in batch.events.iter().enumerate() {
         match serde_json::from_str::<Event>(raw.get()) {
             Ok(event) => match validate(&event) {
-                Ok(()) => events.push(event),
-                Err(message) => problems.push(EventProblem::invalid(
+                Ok(()) => {
+                    parsed.events.push(event);
+                    parsed.indexes.push(index);
+                }
+                Err(message) => parsed.problems.push(EventProblem::invalid(
                     index,
                     Some(event.session_id()),
                     message,
                 )),
             },
-            Err(error) => problems.push(EventProblem::invalid(
+            Err(error) => parsed.problems.push(EventProblem::invalid(
                 index,
                 session_id_of(raw).as_deref(),
                 error.to_string(),
             )),
         }
     }
-    if problems.is_empty() {
-        Ok(events)
-    } else {
-        Err(rejection(problems))
-    }
+    Ok(parsed)
 }
 
 fn too_large(message: String) -> ApiError {
@@ -234,19 +258,22 @@ mod tests {
     use super::*;
 
     fn problems_of(body: &str) -> (StatusCode, Vec<serde_json::Value>) {
-        let error = parse_batch(body.as_bytes()).unwrap_err();
+        let parsed = parse_batch(body.as_bytes()).unwrap();
+        let error = rejection(parsed.problems);
         (error.status, error.details)
     }
 
     #[test]
     fn a_well_formed_batch_parses_in_order() {
-        let events = parse_batch(
+        let parsed = parse_batch(
             br#"{"events":[
                 {"type":"sessionEnd","sessionId":"a","timestamp":"2026-01-01T10:00:00Z"},
                 {"type":"sessionStart","sessionId":"a","timestamp":"2026-01-01T11:00:00+02:00","machineId":"m","ci":{}}
             ]}"#,
         )
         .unwrap();
+        assert!(parsed.problems.is_empty());
+        let events = parsed.events;
         assert_eq!(events.len(), 2);
         assert_eq!(
             events[1].timestamp().to_rfc3339(),

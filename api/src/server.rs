@@ -142,8 +142,21 @@ async fn post_events(
                 ),
             )
         })?;
-    let events = blocking(move || ingest::parse_batch(&body)).await??;
+    let parsed = blocking(move || ingest::parse_batch(&body)).await??;
     let store = state.store.clone();
+    if !parsed.problems.is_empty() {
+        // Say everything that is wrong at once: also what the well-formed events would hit.
+        let found = blocking(move || {
+            store
+                .check(&parsed.events)
+                .map(|problems| (parsed, problems))
+        })
+        .await??;
+        let (mut parsed, problems) = found;
+        parsed.merge(problems);
+        return Err(ingest::rejection(parsed.problems));
+    }
+    let events = parsed.events;
     let count = events.len();
     match blocking(move || store.ingest(&events)).await? {
         Ok(outcome) => {

@@ -41,6 +41,9 @@ pub trait UsageStore: Send + Sync + std::fmt::Debug + 'static {
     /// Stores a batch of validated events, all or nothing.
     fn ingest(&self, events: &[Event]) -> Result<IngestOutcome, IngestFailure>;
 
+    /// What [`UsageStore::ingest`] would reject in `events`, without storing anything.
+    fn check(&self, events: &[Event]) -> Result<Vec<EventProblem>, Error>;
+
     /// Reads what a report over a range needs, consistently.
     fn snapshot(&self, query: &SnapshotQuery) -> Result<Snapshot, Error>;
 }

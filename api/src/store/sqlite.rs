@@ -426,9 +426,10 @@ fn set_meta(tx: &Transaction<'_>, key: &str, value: impl rusqlite::ToSql) -> rus
     Ok(())
 }
 
-impl UsageStore for SqliteStore {
-    #[instrument(skip_all, fields(events = events.len()))]
-    fn ingest(&self, events: &[Event]) -> Result<IngestOutcome, IngestFailure> {
+impl SqliteStore {
+    /// Checks a batch against what is stored and, when `commit` is set and nothing is wrong,
+    /// stores it in one transaction.
+    fn apply(&self, events: &[Event], commit: bool) -> Result<IngestOutcome, IngestFailure> {
         let mut conn = lock(&self.writer);
         let base = self.dims.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut dims = Cow::Borrowed(&*base);
@@ -509,6 +510,9 @@ impl UsageStore for SqliteStore {
         }
         if !problems.is_empty() {
             return Err(IngestFailure::Rejected(problems));
+        }
+        if !commit {
+            return Ok(outcome);
         }
 
         // New dimension rows first: sessions reference them.
@@ -713,6 +717,21 @@ impl UsageStore for SqliteStore {
         tx.commit()?;
         *published = Arc::new(dims);
         Ok(outcome)
+    }
+}
+
+impl UsageStore for SqliteStore {
+    #[instrument(skip_all, fields(events = events.len()))]
+    fn ingest(&self, events: &[Event]) -> Result<IngestOutcome, IngestFailure> {
+        self.apply(events, true)
+    }
+
+    fn check(&self, events: &[Event]) -> Result<Vec<EventProblem>> {
+        match self.apply(events, false) {
+            Ok(_) => Ok(Vec::new()),
+            Err(IngestFailure::Rejected(problems)) => Ok(problems),
+            Err(IngestFailure::Store(error)) => Err(error),
+        }
     }
 
     #[instrument(skip_all, fields(from = ?query.from, to = query.to))]

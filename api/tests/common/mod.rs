@@ -1,0 +1,138 @@
+//! A real server on a free port over a real SQLite file, and event builders.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use mirrord_usage_api::auth::Auth;
+use mirrord_usage_api::clock::ManualClock;
+use mirrord_usage_api::server::{self, AppState, Installation};
+use mirrord_usage_api::store::SqliteStore;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const KEY: &str = "test-license-key";
+
+pub fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+/// A running server; dropping it does not stop it, `stop` does.
+pub struct TestServer {
+    pub base: String,
+    pub clock: Arc<ManualClock>,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl TestServer {
+    /// Starts a server over the database at `path`, with the clock at `now`.
+    pub async fn start(path: &std::path::Path, now: &str) -> TestServer {
+        let store = SqliteStore::open(path).expect("open store");
+        let clock = Arc::new(ManualClock::new(at(now)));
+        let state = AppState {
+            store: Arc::new(store),
+            installation: Installation {
+                total_licenses: Some(25),
+                tier: Some("Enterprise".into()),
+                cluster_name: Some("test".into()),
+                chart_version: None,
+            },
+            auth: Auth::license_key(KEY),
+            clock: clock.clone(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server::serve(listener, server::router(state), async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer {
+            base,
+            clock,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+
+    pub async fn post_events(&self, events: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/api/v1/events", self.base))
+            .header("x-license-key", KEY)
+            .json(&json!({ "events": events }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path_and_query}", self.base))
+            .header("x-license-key", KEY)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    pub async fn get_bytes(&self, path_and_query: &str) -> (u16, String, Vec<u8>) {
+        let response = self
+            .client
+            .get(format!("{}{path_and_query}", self.base))
+            .header("x-license-key", KEY)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (
+            status,
+            content_type,
+            response.bytes().await.unwrap().to_vec(),
+        )
+    }
+}
+
+/// A user session start with sensible defaults.
+pub fn start(id: &str, at: &str, machine: &str) -> Value {
+    json!({
+        "type": "sessionStart", "sessionId": id, "timestamp": at, "machineId": machine,
+        "kubernetesUsername": format!("{machine}@corp.example"), "clientUsername": machine,
+        "clientHostname": format!("{machine}-laptop"),
+        "target": {"kind": "Deployment", "name": "api", "container": "app"},
+        "namespace": "shop", "cliVersion": "3.150.0", "operatorVersion": "3.120.0"
+    })
+}
+
+pub fn ci_start(id: &str, at: &str, machine: &str) -> Value {
+    let mut event = start(id, at, machine);
+    event["ci"] = json!({"provider": "github", "pipeline": "e2e"});
+    event
+}
+
+pub fn end(id: &str, at: &str) -> Value {
+    json!({"type": "sessionEnd", "sessionId": id, "timestamp": at})
+}

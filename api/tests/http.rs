@@ -1,0 +1,568 @@
+//! The plain HTTP API on a real server and a real SQLite file: ingest, reports, errors, auth.
+
+mod common;
+
+use common::{KEY, TestServer, at, ci_start, end, start};
+use serde_json::{Value, json};
+
+const NOW: &str = "2026-11-20T12:00:00Z";
+
+fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usage.db");
+    (dir, path)
+}
+
+/// Three users, one CI session, one session still running.
+fn history() -> Value {
+    json!([
+        start("a1", "2026-11-02T09:00:00Z", "alice"),
+        end("a1", "2026-11-02T10:00:00Z"),
+        start("a2", "2026-11-03T09:00:00Z", "alice"),
+        end("a2", "2026-11-03T11:00:00Z"),
+        start("b1", "2026-11-02T09:30:00Z", "bob"),
+        end("b1", "2026-11-02T09:45:00Z"),
+        start("c1", "2026-10-15T09:00:00Z", "carol"),
+        end("c1", "2026-10-15T09:10:00Z"),
+        ci_start("ci1", "2026-11-04T02:00:00Z", "runner"),
+        end("ci1", "2026-11-04T02:20:00Z"),
+        start("run", "2026-11-20T11:00:00Z", "bob"),
+    ])
+}
+
+#[tokio::test]
+async fn ingested_sessions_show_up_in_the_report_with_exact_numbers() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    let (status, body) = server.post_events(history()).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"accepted": 11, "duplicates": 0}))
+    );
+
+    let (status, report) = server
+        .get("/api/v1/reports/usage?from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z")
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let general = &report["generalMetrics"];
+    assert_eq!(general["totalLicenses"], 25);
+    assert_eq!(general["tier"], "Enterprise");
+    assert_eq!(general["activeUsers"], 2);
+    assert_eq!(general["activeUserSessions"], 1);
+    assert_eq!(general["operatorVersion"], "3.120.0");
+    assert_eq!(general["lastOperatorEvent"], "2026-11-20T11:00:00Z");
+    assert_eq!(
+        general["reportPeriod"],
+        json!({"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"})
+    );
+
+    let all_time = &report["allTimeMetrics"];
+    assert_eq!(all_time["totalSessionCount"], 5);
+    // 1h + 2h + 15m + 10m completed, and the running one for 1h until now.
+    assert_eq!(
+        all_time["totalSessionTimeSeconds"],
+        3600.0 * 4.0 + 25.0 * 60.0
+    );
+    assert_eq!(all_time["totalCiSessionCount"], 1);
+    assert_eq!(all_time["maxConcurrentUserSessions"], 2);
+    assert_eq!(all_time["firstSessionAt"], "2026-10-15T09:00:00Z");
+
+    assert_eq!(
+        report["ciMetrics"],
+        json!({
+            "currentRunningSessions": 0, "maxConcurrentCiSessions": 1, "totalCiSessions": 1,
+            "avgCiSessionDurationSeconds": 1200.0
+        })
+    );
+
+    let users = report["userMetrics"].as_array().unwrap();
+    assert_eq!(users.len(), 2);
+    assert_eq!(users[0]["id"], "alice");
+    assert_eq!(users[0]["sessionCount"], 2);
+    assert_eq!(users[0]["totalSessionTimeSeconds"], 3.0 * 3600.0);
+    assert_eq!(users[0]["avgDailySessions"], 2.0 / 30.0);
+    assert_eq!(users[0]["kubernetesUsername"], "alice@corp.example");
+    assert_eq!(users[1]["id"], "bob");
+    assert_eq!(users[1]["sessionCount"], 2);
+    assert_eq!(users[1]["lastSession"], "2026-11-20T11:00:00Z");
+    assert_eq!(report["targetMetrics"][0]["uniqueUsers"], 2);
+    assert_eq!(report["targetMetrics"][0]["sessionCount"], 4);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_default_range_runs_from_the_first_session_to_now() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    let (_, empty) = server.get("/api/v1/reports/usage").await;
+    assert_eq!(
+        empty["generalMetrics"]["reportPeriod"],
+        json!({"from": NOW.replace("12:00:00Z", "12:00:00Z"), "to": NOW})
+    );
+    assert_eq!(empty["userMetrics"], json!([]));
+    assert_eq!(empty["allTimeMetrics"]["firstSessionAt"], Value::Null);
+
+    server.post_events(history()).await;
+    let (_, report) = server.get("/api/v1/reports/usage?format=json").await;
+    assert_eq!(
+        report["generalMetrics"]["reportPeriod"]["from"],
+        "2026-10-15T09:00:00Z"
+    );
+    assert_eq!(report["generalMetrics"]["activeUsers"], 3);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_and_reordered_delivery_stores_each_session_once() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    let events = history();
+    let mut reversed = events.as_array().unwrap().clone();
+    reversed.reverse();
+    let (status, first) = server.post_events(json!(reversed)).await;
+    assert_eq!((status, first["accepted"].clone()), (200, json!(11)));
+    let (_, once) = server.get("/api/v1/reports/usage").await;
+
+    let (status, again) = server.post_events(events.clone()).await;
+    assert_eq!(
+        (status, again),
+        (200, json!({"accepted": 0, "duplicates": 11}))
+    );
+    let (status, within) = server
+        .post_events(json!([
+            end("a1", "2026-11-02T10:00:00Z"),
+            end("a1", "2026-11-02T10:00:00Z")
+        ]))
+        .await;
+    assert_eq!(
+        (status, within),
+        (200, json!({"accepted": 0, "duplicates": 2}))
+    );
+    let (_, twice) = server.get("/api/v1/reports/usage").await;
+    assert_eq!(once, twice);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_end_before_its_start_waits_and_counts_nowhere_until_the_start_arrives() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    let (status, _) = server
+        .post_events(json!([end("late", "2026-11-05T10:00:00Z")]))
+        .await;
+    assert_eq!(status, 200);
+    let (_, report) = server
+        .get("/api/v1/reports/usage?from=2026-11-01T00:00:00Z")
+        .await;
+    assert_eq!(report["allTimeMetrics"]["totalSessionCount"], 0);
+    assert_eq!(report["generalMetrics"]["activeUserSessions"], 0);
+    assert_eq!(
+        report["generalMetrics"]["lastOperatorEvent"],
+        "2026-11-05T10:00:00Z"
+    );
+
+    let (status, _) = server
+        .post_events(json!([start("late", "2026-11-05T09:00:00Z", "dave")]))
+        .await;
+    assert_eq!(status, 200);
+    let (_, report) = server
+        .get("/api/v1/reports/usage?from=2026-11-01T00:00:00Z")
+        .await;
+    assert_eq!(report["allTimeMetrics"]["totalSessionCount"], 1);
+    assert_eq!(report["allTimeMetrics"]["totalSessionTimeSeconds"], 3600.0);
+    assert_eq!(report["generalMetrics"]["activeUserSessions"], 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn conflicting_events_reject_the_whole_batch_with_409() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    server.post_events(history()).await;
+    let mut moved = start("a1", "2026-11-02T09:05:00Z", "alice");
+    moved["namespace"] = json!("payments");
+    let (status, body) = server
+        .post_events(json!([
+            start("new", "2026-11-06T09:00:00Z", "erin"),
+            moved,
+            end("a2", "2026-11-03T12:00:00Z"),
+        ]))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "conflicting_events");
+    let details = body["details"].as_array().unwrap();
+    assert_eq!(details.len(), 2);
+    assert_eq!(
+        (details[0]["index"].clone(), details[0]["reason"].clone()),
+        (json!(1), json!("conflict"))
+    );
+    assert!(
+        details[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timestamp, namespace"),
+        "{}",
+        details[0]
+    );
+    assert_eq!(details[1]["index"], 2);
+    assert!(
+        details[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2026-11-03T11:00:00+00:00")
+    );
+
+    let (_, report) = server.get("/api/v1/reports/usage").await;
+    let users: Vec<&str> = report["userMetrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !users.contains(&"erin"),
+        "nothing of a rejected batch is stored"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_events_are_each_listed_with_400_and_nothing_is_stored() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    server
+        .post_events(json!([start("s", "2026-11-02T09:00:00Z", "alice")]))
+        .await;
+    let (status, body) = server
+        .post_events(json!([
+            start("ok", "2026-11-06T09:00:00Z", "erin"),
+            {"type": "sessionResume", "sessionId": "x", "timestamp": "2026-11-06T09:00:00Z"},
+            {"type": "sessionStart", "sessionId": "y", "timestamp": "2026-11-06T09:00:00Z"},
+            {"type": "sessionEnd", "sessionId": "z", "timestamp": "noon"},
+            end("s", "2026-11-02T08:00:00Z"),
+            start("w", "2026-11-06T09:00:00Z", "erin"),
+            end("w", "2026-11-06T08:59:59Z"),
+            {"type": "sessionStart", "sessionId": "x".repeat(129), "timestamp": "2026-11-06T09:00:00Z", "machineId": "m"},
+        ]))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_events");
+    let indexes: Vec<u64> = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indexes, [1, 2, 3, 4, 6, 7]);
+    assert!(body["message"].as_str().unwrap().contains("sessionResume"));
+
+    let (status, body) = server
+        .post_events(json!([
+            start("ok", "2026-11-06T09:00:00Z", "erin"),
+            end("s", "2026-11-02T08:00:00Z"),
+            start("w", "2026-11-06T09:00:00Z", "erin"),
+            end("w", "2026-11-06T08:59:59Z")
+        ]))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let details = body["details"].as_array().unwrap();
+    assert_eq!(
+        details
+            .iter()
+            .map(|d| d["index"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [1, 3]
+    );
+    assert!(
+        details[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("before its start")
+    );
+
+    let (_, report) = server.get("/api/v1/reports/usage").await;
+    assert_eq!(
+        report["generalMetrics"]["activeUsers"], 1,
+        "erin's valid start was not stored"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_requests_get_413() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    let many: Vec<Value> = (0..10_001)
+        .map(|i| end(&format!("s{i}"), "2026-11-02T08:00:00Z"))
+        .collect();
+    let (status, body) = server.post_events(json!(many)).await;
+    assert_eq!(status, 413);
+    assert_eq!(body["error"], "batch_too_large");
+
+    let huge = format!("{{\"events\": [\"{}\"]}}", "x".repeat(17 * 1024 * 1024));
+    let response = server
+        .client
+        .post(format!("{}/api/v1/events", server.base))
+        .header("x-license-key", KEY)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "batch_too_large");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn requests_without_the_right_license_key_get_401_json() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    for (key, hint) in [(None, "x-license-key"), (Some("wrong"), "does not match")] {
+        for path in [
+            "/api/v1/reports/usage",
+            "/api/v1/reports/usage/trends",
+            "/api/v1/nope",
+        ] {
+            let mut request = server.client.get(format!("{}{path}", server.base));
+            if let Some(key) = key {
+                request = request.header("x-license-key", key);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401, "{path}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"], "unauthorized");
+            assert!(body["message"].as_str().unwrap().contains(hint), "{body}");
+            assert!(body["details"].is_array());
+        }
+    }
+    let response = server
+        .client
+        .post(format!("{}/api/v1/events", server.base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let (status, _) = server.get("/api/v1/nope").await;
+    assert_eq!(status, 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_report_parameters_get_400_naming_the_value() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    for (query, fragment) in [
+        ("from=2026-11-02&to=2026-11-03T00:00:00Z", "'2026-11-02'"),
+        (
+            "from=2026-11-03T00:00:00Z&to=2026-11-03T00:00:00Z",
+            "must be earlier than",
+        ),
+        ("from=2026-12-01T00:00:00Z", "must be earlier than"),
+        ("primaryKey=email", "'email'"),
+        ("format=pdf", "'pdf'"),
+    ] {
+        let (status, body) = server.get(&format!("/api/v1/reports/usage?{query}")).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(
+            body["message"].as_str().unwrap().contains(fragment),
+            "{query}: {body}"
+        );
+    }
+    let (status, body) = server
+        .get("/api/v1/reports/usage/trends?interval=hour")
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("'hour'"));
+    let (status, body) = server
+        .get("/api/v1/reports/usage/trends?from=1990-01-01T00:00:00Z&interval=day")
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "too_many_buckets");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn csv_and_xlsx_hold_the_per_user_table() {
+    use calamine::{Reader, Xlsx};
+
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    server.post_events(history()).await;
+    let range = "from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z";
+
+    let (status, content_type, body) = server
+        .get_bytes(&format!("/api/v1/reports/usage?format=csv&{range}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/csv"));
+    let mut reader = csv::Reader::from_reader(body.as_slice());
+    assert_eq!(reader.headers().unwrap().get(0), Some("machineId"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (&rows[0][0], &rows[0][6], &rows[0][7]),
+        ("alice", "2", "10800")
+    );
+
+    let (status, content_type, body) = server
+        .get_bytes(&format!(
+            "/api/v1/reports/usage?format=xlsx&primaryKey=clientHostname&{range}"
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert!(content_type.contains("spreadsheetml"));
+    let mut workbook: Xlsx<_> = Xlsx::new(std::io::Cursor::new(body)).unwrap();
+    assert_eq!(workbook.sheet_names(), ["General", "Users"]);
+    let users = workbook.worksheet_range("Users").unwrap();
+    assert_eq!(
+        users.get_value((0, 0)).unwrap().to_string(),
+        "clientHostname"
+    );
+    assert_eq!(users.get_value((1, 0)).unwrap().to_string(), "alice-laptop");
+    assert_eq!(users.get_value((1, 6)).unwrap().to_string(), "2");
+    let general = workbook.worksheet_range("General").unwrap();
+    let active = general
+        .rows()
+        .find(|row| row[0].to_string() == "Active users")
+        .unwrap();
+    assert_eq!(active[1].to_string(), "2");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn trends_cover_every_bucket_of_the_range() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    server.post_events(history()).await;
+    let (status, body) = server
+        .get("/api/v1/reports/usage/trends?from=2026-11-01T00:00:00Z&to=2026-11-08T00:00:00Z&interval=day")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let buckets = body["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 7);
+    assert_eq!(
+        buckets[1],
+        json!({"start": "2026-11-02T00:00:00Z", "userSessions": 2, "ciSessions": 0,
+        "sessionTimeSeconds": 4500.0, "activeUsers": 2, "newUsers": 2})
+    );
+    assert_eq!(buckets[3]["ciSessions"], 1);
+
+    let (_, weekly) = server
+        .get("/api/v1/reports/usage/trends?interval=week&primaryKey=kubernetesUsername")
+        .await;
+    let weeks = weekly["buckets"].as_array().unwrap();
+    assert_eq!(weeks.first().unwrap()["start"], "2026-10-12T00:00:00Z");
+    assert_eq!(weeks.last().unwrap()["start"], "2026-11-16T00:00:00Z");
+    let total: u64 = weeks
+        .iter()
+        .map(|w| w["userSessions"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 5);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_on_the_same_file_gives_the_same_report() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    server.post_events(history()).await;
+    server
+        .post_events(json!([end("orphan", "2026-11-10T10:00:00Z")]))
+        .await;
+    let (_, before) = server.get("/api/v1/reports/usage").await;
+    let (_, trends_before) = server.get("/api/v1/reports/usage/trends").await;
+    server.stop().await;
+
+    let server = TestServer::start(&db, NOW).await;
+    let (_, after) = server.get("/api/v1/reports/usage").await;
+    let (_, trends_after) = server.get("/api/v1/reports/usage/trends").await;
+    assert_eq!(before, after);
+    assert_eq!(trends_before, trends_after);
+    let (status, _) = server
+        .post_events(json!([start("orphan", "2026-11-10T09:00:00Z", "frank")]))
+        .await;
+    assert_eq!(status, 200);
+    let (_, completed) = server.get("/api/v1/reports/usage").await;
+    assert_eq!(completed["allTimeMetrics"]["totalSessionCount"], 6);
+    server.clock.set(at("2026-11-20T13:00:00Z"));
+    let (_, later) = server.get("/api/v1/reports/usage").await;
+    assert_eq!(
+        later["allTimeMetrics"]["totalSessionTimeSeconds"]
+            .as_f64()
+            .unwrap()
+            - completed["allTimeMetrics"]["totalSessionTimeSeconds"]
+                .as_f64()
+                .unwrap(),
+        3600.0,
+        "the running session grows with the clock"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn health_openapi_and_dashboard_are_served_without_a_key() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    for path in ["/healthz", "/readyz"] {
+        let response = server
+            .client
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    let document: Value = server
+        .client
+        .get(format!("{}/openapi.json", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    for path in [
+        "/api/v1/events",
+        "/api/v1/reports/usage",
+        "/api/v1/reports/usage/trends",
+    ] {
+        assert!(document["paths"][path].is_object(), "{path}");
+    }
+    assert!(
+        document["components"]["schemas"]["UsageReport"]["properties"]["generalMetrics"]
+            .is_object()
+    );
+
+    let page = server
+        .client
+        .get(format!("{}/", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let deep = server
+        .client
+        .get(format!("{}/some/view", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deep.status(), 200, "app URLs fall back to the page");
+    let missing = server
+        .client
+        .get(format!("{}/missing.js", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    server.stop().await;
+}

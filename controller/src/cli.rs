@@ -1,0 +1,127 @@
+//! Command line of `mirrord-usage`. Every flag can also be set through an environment variable
+//! named `MIRRORD_USAGE_<FLAG>`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mirrord-usage",
+    version,
+    about = "Usage analytics for mirrord: sessions, reports and the dashboard"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API and the dashboard from a SQLite database, without Kubernetes.
+    Serve(ServeArgs),
+    /// Fill a fresh database with a simulated organisation and serve it, with new sessions
+    /// arriving while it runs.
+    Demo(DemoArgs),
+}
+
+/// What the server reports about the installation.
+#[derive(Debug, Clone, Args)]
+pub struct InstallationArgs {
+    /// Seats bought (reported as generalMetrics.totalLicenses).
+    #[arg(long, env = "MIRRORD_USAGE_LICENSES", value_name = "N")]
+    pub licenses: Option<u64>,
+    /// Subscription tier (reported as generalMetrics.tier; "Unknown" when unset).
+    #[arg(long, env = "MIRRORD_USAGE_TIER", value_name = "NAME")]
+    pub tier: Option<String>,
+    /// Name of the cluster shown in the dashboard.
+    #[arg(long, env = "MIRRORD_USAGE_CLUSTER_NAME", value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// Version of the Helm chart that installed this server, shown in the dashboard.
+    #[arg(long, env = "MIRRORD_USAGE_CHART_VERSION", value_name = "VERSION")]
+    pub chart_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// SQLite database file; created if missing.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_DB",
+        default_value = "./mirrord-usage.db",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: SocketAddr,
+    /// Key every /api/v1 request must carry in the x-license-key header.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_LICENSE_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub license_key: Option<String>,
+    #[command(flatten)]
+    pub installation: InstallationArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// SQLite database file to create; it must not exist. Default: a new data directory.
+    #[arg(long, env = "MIRRORD_USAGE_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: SocketAddr,
+    /// Key for the API; default: a random one, printed.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_LICENSE_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub license_key: Option<String>,
+    /// Seats bought.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_LICENSES",
+        default_value_t = 200,
+        value_name = "N"
+    )]
+    pub licenses: u64,
+    /// Subscription tier.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_TIER",
+        default_value = "Enterprise",
+        value_name = "NAME"
+    )]
+    pub tier: String,
+    /// Name of the cluster shown in the dashboard.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_CLUSTER_NAME",
+        default_value = "demo-cluster",
+        value_name = "NAME"
+    )]
+    pub cluster_name: String,
+    /// Version of the Helm chart shown in the dashboard.
+    #[arg(long, env = "MIRRORD_USAGE_CHART_VERSION", value_name = "VERSION")]
+    pub chart_version: Option<String>,
+    /// Seed of the simulation; default: random.
+    #[arg(long, env = "MIRRORD_USAGE_SEED", value_name = "N")]
+    pub seed: Option<u64>,
+}

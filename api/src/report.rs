@@ -436,7 +436,7 @@ mod tests {
             Session { end: None, ..self }
         }
 
-        fn as_k8s_user(self, user: &'static str) -> Self {
+        fn by_k8s_user(self, user: &'static str) -> Self {
             Session {
                 k8s_user: Some(user),
                 ..self
@@ -631,7 +631,7 @@ mod tests {
     #[test]
     fn sessions_without_the_primary_key_form_one_null_row_and_are_not_active_users() {
         let sessions = [
-            Session::user("m1", "2026-11-02T09:00:00Z", 1).as_k8s_user("alice"),
+            Session::user("m1", "2026-11-02T09:00:00Z", 1).by_k8s_user("alice"),
             Session::user("m2", "2026-11-02T09:00:00Z", 1),
             Session::user("m3", "2026-11-02T09:00:00Z", 2),
         ];

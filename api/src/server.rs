@@ -312,22 +312,21 @@ impl AppState {
             to: range.to,
             granularity,
         };
-        let trend = blocking(move || -> Result<Result<TrendReport, ApiError>, Error> {
+        blocking(move || -> Result<TrendReport, ApiError> {
             let snapshot = store.snapshot(&query)?;
             let buckets = report::bucket_count(interval, snapshot.from, snapshot.to);
             if buckets > MAX_TREND_BUCKETS {
-                return Ok(Err(ApiError::bad_request(
+                return Err(ApiError::bad_request(
                     "too_many_buckets",
                     format!(
                         "{buckets} {} buckets were asked for; at most {MAX_TREND_BUCKETS}: narrow the range or use a wider interval",
                         interval.as_str()
                     ),
-                )));
+                ));
             }
-            Ok(Ok(report::trends(&snapshot, range.primary_key, interval, now)))
+            Ok(report::trends(&snapshot, range.primary_key, interval, now))
         })
-        .await??;
-        trend
+        .await?
     }
 }
 

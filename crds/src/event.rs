@@ -12,6 +12,8 @@ pub struct EventBatch<E = Event> {
 }
 
 /// One session event.
+// Most events of a batch are starts, so boxing them would only add an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Event {

@@ -686,14 +686,14 @@ impl SqliteStore {
         set_meta(&tx, "max_duration_us", rollups.max_duration)?;
         recompute_peaks(&tx, &rollups.touched, rollups.max_duration)?;
 
-        if let Some(latest) = events
+        let latest = events
             .iter()
             .map(|event| calendar::to_micros(event.timestamp()))
-            .max()
+            .max();
+        if let Some(latest) = latest
+            && meta_i64(&tx, "last_event_us")?.is_none_or(|known| known < latest)
         {
-            if meta_i64(&tx, "last_event_us")?.is_none_or(|known| known < latest) {
-                set_meta(&tx, "last_event_us", latest)?;
-            }
+            set_meta(&tx, "last_event_us", latest)?;
         }
         if let Some((at, version)) = operator_version {
             let version = dims.string(version).expect("interned").to_string();

@@ -288,18 +288,34 @@ fn intern<K: Copy + Eq + std::hash::Hash, V>(
     Interned::New(id)
 }
 
-/// Completed sessions sharing identity, target, namespace and kind (user or CI), summed.
-/// A single session is a contribution of one.
+/// Completed sessions of one identity within a block, summed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Contribution {
+pub struct IdentityUsage {
     pub identity: DimId,
-    pub target: DimId,
-    pub namespace: DimId,
-    pub ci: bool,
     pub sessions: u64,
     pub total_micros: i64,
-    pub first_start: Micros,
     pub last_start: Micros,
+}
+
+/// Completed sessions of one kind (user or CI) that started within one block of time: a UTC
+/// day, a UTC month, or the part of a day at the edge of a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageBlock {
+    /// Start of the block (never before the start of the day or month it lies in).
+    pub start: Micros,
+    pub ci: bool,
+    pub identities: Vec<IdentityUsage>,
+}
+
+/// Completed user sessions against one target (in one namespace) within one block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUsage {
+    pub namespace: DimId,
+    pub target: DimId,
+    pub sessions: u64,
+    pub total_micros: i64,
+    /// Who ran them.
+    pub identities: Vec<DimId>,
 }
 
 /// A session with a start and no end yet.
@@ -349,9 +365,11 @@ pub struct Snapshot {
     pub dims: Arc<Dimensions>,
     pub from: Micros,
     pub to: Micros,
-    /// Completed sessions starting in `[from, to)`; never a contribution straddling a day
-    /// (or, at `Month` granularity, a month) boundary.
-    pub contributions: Vec<Contribution>,
+    /// Completed sessions starting in `[from, to)`, in blocks that never straddle a day (or, at
+    /// `Month` granularity, a month) boundary.
+    pub usage: Vec<UsageBlock>,
+    /// Completed user sessions starting in `[from, to)`, per target (a target may repeat).
+    pub targets: Vec<TargetUsage>,
     /// Every running session, whenever it started.
     pub running: Vec<RunningSession>,
     /// Completed user sessions ever.

@@ -10,7 +10,7 @@ use mirrord_usage_crds::report::{
 };
 
 use crate::calendar::{self, MICROS_PER_DAY, Micros};
-use crate::model::{ABSENT, Contribution, DimId, Dimensions, IdentityKey, Snapshot};
+use crate::model::{ABSENT, DimId, Dimensions, IdentityKey, RunningSession, Snapshot};
 use crate::store::sqlite::peak_of;
 
 /// What a report is asked for, besides the stored data.
@@ -71,24 +71,47 @@ fn profiles(dims: &Dimensions, primary_key: PrimaryKey) -> HashMap<DimId, UserPr
     profiles
 }
 
-/// Completed contributions in range, plus running sessions that started in range (lasting
-/// until `now`).
-fn sessions_in_range(snapshot: &Snapshot, now: Micros) -> impl Iterator<Item = Contribution> + '_ {
-    let running = snapshot
+/// Sessions of one identity and kind within a block of time.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    /// Start of the block: every session counted here starts in the same day (or month).
+    start: Micros,
+    ci: bool,
+    identity: DimId,
+    sessions: u64,
+    total_micros: i64,
+    last_start: Micros,
+}
+
+fn running_in_range(snapshot: &Snapshot) -> impl Iterator<Item = &RunningSession> + '_ {
+    snapshot
         .running
         .iter()
         .filter(|session| snapshot.from <= session.start && session.start < snapshot.to)
-        .map(move |session| Contribution {
-            identity: session.identity,
-            target: session.target,
-            namespace: session.namespace,
-            ci: session.ci,
-            sessions: 1,
-            total_micros: (now - session.start).max(0),
-            first_start: session.start,
-            last_start: session.start,
-        });
-    snapshot.contributions.iter().copied().chain(running)
+}
+
+/// Completed sessions in range, plus running sessions that started in range (lasting until
+/// `now`).
+fn usage_in_range(snapshot: &Snapshot, now: Micros) -> impl Iterator<Item = Usage> + '_ {
+    let completed = snapshot.usage.iter().flat_map(|block| {
+        block.identities.iter().map(move |entry| Usage {
+            start: block.start,
+            ci: block.ci,
+            identity: entry.identity,
+            sessions: entry.sessions,
+            total_micros: entry.total_micros,
+            last_start: entry.last_start,
+        })
+    });
+    let running = running_in_range(snapshot).map(move |session| Usage {
+        start: session.start,
+        ci: session.ci,
+        identity: session.identity,
+        sessions: 1,
+        total_micros: (now - session.start).max(0),
+        last_start: session.start,
+    });
+    completed.chain(running)
 }
 
 /// Orders optional strings with absent values last.
@@ -130,32 +153,63 @@ pub fn usage_report(snapshot: &Snapshot, settings: &ReportSettings) -> UsageRepo
         users: HashSet<DimId>,
     }
     let mut users: HashMap<DimId, UserSums> = HashMap::new();
-    let mut targets: HashMap<(DimId, DimId, DimId), TargetSums> = HashMap::new();
     let (mut ci_sessions, mut ci_total) = (0_u64, 0_i64);
-    for contribution in sessions_in_range(snapshot, now) {
-        if contribution.ci {
-            ci_sessions += contribution.sessions;
-            ci_total += contribution.total_micros;
+    let (mut user_sessions, mut user_total) = (0_u64, 0_i64);
+    let mut machines: HashSet<DimId> = HashSet::new();
+    for usage in usage_in_range(snapshot, now) {
+        if usage.ci {
+            ci_sessions += usage.sessions;
+            ci_total += usage.total_micros;
             continue;
         }
-        let user = dims.identity(contribution.identity).key.field(primary_key);
-        let sums = users.entry(user).or_insert(UserSums {
-            last_start: Micros::MIN,
-            ..UserSums::default()
-        });
-        sums.sessions += contribution.sessions;
-        sums.total += contribution.total_micros;
-        sums.last_start = sums.last_start.max(contribution.last_start);
+        user_sessions += usage.sessions;
+        user_total += usage.total_micros;
+        let identity = dims.identity(usage.identity).key;
+        machines.insert(identity.machine_id);
+        let sums = users
+            .entry(identity.field(primary_key))
+            .or_insert(UserSums {
+                last_start: Micros::MIN,
+                ..UserSums::default()
+            });
+        sums.sessions += usage.sessions;
+        sums.total += usage.total_micros;
+        sums.last_start = sums.last_start.max(usage.last_start);
+    }
 
-        let target = dims.target(contribution.target);
-        let sums = targets
-            .entry((contribution.namespace, target.kind, target.name))
-            .or_default();
-        sums.sessions += contribution.sessions;
-        sums.total += contribution.total_micros;
-        if user != ABSENT {
-            sums.users.insert(user);
-        }
+    let mut targets: HashMap<(DimId, DimId, DimId), TargetSums> = HashMap::new();
+    let mut add_target =
+        |namespace: DimId, target: DimId, sessions: u64, total: i64, who: &[DimId]| {
+            let target = dims.target(target);
+            let sums = targets
+                .entry((namespace, target.kind, target.name))
+                .or_default();
+            sums.sessions += sessions;
+            sums.total += total;
+            for &identity in who {
+                let user = dims.identity(identity).key.field(primary_key);
+                if user != ABSENT {
+                    sums.users.insert(user);
+                }
+            }
+        };
+    for usage in &snapshot.targets {
+        add_target(
+            usage.namespace,
+            usage.target,
+            usage.sessions,
+            usage.total_micros,
+            &usage.identities,
+        );
+    }
+    for session in running_in_range(snapshot).filter(|session| !session.ci) {
+        add_target(
+            session.namespace,
+            session.target,
+            1,
+            (now - session.start).max(0),
+            &[session.identity],
+        );
     }
 
     let profiles = profiles(dims, primary_key);
@@ -259,6 +313,9 @@ pub fn usage_report(snapshot: &Snapshot, settings: &ReportSettings) -> UsageRepo
             operator_version: snapshot.operator_version.clone(),
             last_operator_event: snapshot.last_event_at.map(calendar::from_micros),
             active_user_sessions: running_user,
+            licenses_used: machines.len() as u64,
+            user_sessions,
+            user_session_time_seconds: calendar::seconds(user_total),
             cluster_name: settings.cluster_name.clone(),
             chart_version: settings.chart_version.clone(),
         },
@@ -353,14 +410,14 @@ pub fn trends(
         new_users: u64,
     }
     let mut sums: Vec<Sums> = starts.iter().map(|_| Sums::default()).collect();
-    for contribution in sessions_in_range(snapshot, now) {
-        let bucket = &mut sums[index_of(contribution.first_start)];
-        if contribution.ci {
-            bucket.ci_sessions += contribution.sessions;
+    for usage in usage_in_range(snapshot, now) {
+        let bucket = &mut sums[index_of(usage.start.max(from))];
+        if usage.ci {
+            bucket.ci_sessions += usage.sessions;
         } else {
-            bucket.user_sessions += contribution.sessions;
-            bucket.total += contribution.total_micros;
-            let user = dims.identity(contribution.identity).key.field(primary_key);
+            bucket.user_sessions += usage.sessions;
+            bucket.total += usage.total_micros;
+            let user = dims.identity(usage.identity).key.field(primary_key);
             if user != ABSENT {
                 bucket.users.insert(user);
             }
@@ -394,7 +451,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::model::{Identity, Interval as Span, RunningSession, Totals};
+    use crate::model::{
+        Identity, IdentityUsage, Interval as Span, TargetUsage, Totals, UsageBlock,
+    };
 
     const HOUR: i64 = 3_600 * calendar::MICROS_PER_SECOND;
 
@@ -460,7 +519,8 @@ mod tests {
     fn snapshot(sessions: &[Session], from: &str, to: &str) -> Snapshot {
         let mut dims = Dimensions::default();
         let (from, to) = (at(from), at(to));
-        let mut contributions = Vec::new();
+        let mut usage = Vec::new();
+        let mut targets = Vec::new();
         let mut running = Vec::new();
         let mut totals = [Totals::default(); 2];
         let mut edges: [Vec<(Micros, i32)>; 2] = [Vec::new(), Vec::new()];
@@ -516,16 +576,26 @@ mod tests {
                     edges[kind].push((session.start, 1));
                     edges[kind].push((end, -1));
                     if from <= session.start && session.start < to {
-                        contributions.push(Contribution {
+                        let entry = IdentityUsage {
                             identity,
-                            target,
-                            namespace,
-                            ci: session.ci,
                             sessions: 1,
                             total_micros: end - session.start,
-                            first_start: session.start,
                             last_start: session.start,
+                        };
+                        usage.push(UsageBlock {
+                            start: session.start,
+                            ci: session.ci,
+                            identities: vec![entry],
                         });
+                        if !session.ci {
+                            targets.push(TargetUsage {
+                                namespace,
+                                target,
+                                sessions: 1,
+                                total_micros: end - session.start,
+                                identities: vec![identity],
+                            });
+                        }
                     }
                 }
             }
@@ -546,7 +616,8 @@ mod tests {
             dims: Arc::new(dims),
             from,
             to,
-            contributions,
+            usage,
+            targets,
             running,
             user_totals: totals[0],
             ci_totals: totals[1],

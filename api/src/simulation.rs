@@ -22,6 +22,8 @@ pub struct Organisation {
     pub history_days: i64,
     /// Scales every developer's and pipeline's session rate.
     pub intensity: f64,
+    /// Scales CI pipelines' run rate on top of `intensity`.
+    pub ci_scale: f64,
     pub seed: u64,
 }
 
@@ -33,6 +35,7 @@ impl Organisation {
             ci_pipelines: 12,
             history_days: 274,
             intensity: 1.0,
+            ci_scale: 1.0,
             seed,
         }
     }
@@ -340,7 +343,8 @@ impl Simulator {
                 1.0
             } else {
                 pipeline.runs_per_weekday
-            } * self.org.intensity;
+            } * self.org.intensity
+                * self.org.ci_scale;
             let runs = Poisson::new(rate)
                 .expect("positive rate")
                 .sample(&mut self.rng) as u64;
@@ -577,6 +581,7 @@ mod tests {
             ci_pipelines: 2,
             history_days: 30,
             intensity: 1.0,
+            ci_scale: 1.0,
             seed: 3,
         };
         let (first, _) = history(org.clone());

@@ -306,6 +306,22 @@ fn reference_report(
             operator_version,
             last_operator_event: timestamps.iter().max().map(|&t| calendar::from_micros(t)),
             active_user_sessions: users.iter().filter(|s| s.end.is_none()).count() as u64,
+            licenses_used: users
+                .iter()
+                .copied()
+                .filter(in_range)
+                .filter_map(|s| s.field(PrimaryKey::MachineId))
+                .collect::<HashSet<_>>()
+                .len() as u64,
+            user_sessions: users.iter().copied().filter(in_range).count() as u64,
+            user_session_time_seconds: seconds(
+                users
+                    .iter()
+                    .copied()
+                    .filter(in_range)
+                    .map(|s| s.duration(now))
+                    .sum(),
+            ),
             cluster_name: None,
             chart_version: None,
         },

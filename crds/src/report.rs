@@ -140,6 +140,13 @@ pub struct GeneralMetrics {
     pub last_operator_event: Option<DateTime<Utc>>,
     /// User sessions running now.
     pub active_user_sessions: u64,
+    /// Seats in use: distinct machines (client certificates) with a user session in the period,
+    /// whatever the primary key.
+    pub licenses_used: u64,
+    /// User sessions that started in the period.
+    pub user_sessions: u64,
+    /// Total duration of those user sessions, in seconds.
+    pub user_session_time_seconds: f64,
     /// Name of the cluster the data comes from, when configured.
     pub cluster_name: Option<String>,
     /// Version of the Helm chart that installed mirrord-usage, when known.

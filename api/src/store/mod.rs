@@ -1,6 +1,7 @@
 //! Where sessions live. Everything that reads or writes storage goes through [`UsageStore`];
 //! nothing outside this module writes SQL.
 
+mod blocks;
 pub mod sqlite;
 
 use mirrord_usage_crds::event::Event;

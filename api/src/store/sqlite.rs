@@ -3,7 +3,7 @@
 //! rather than every session.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -12,19 +12,20 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use rusqlite_migration::{M, Migrations};
 use tracing::instrument;
 
+use super::blocks::{self, Span};
 use super::{IngestFailure, IngestOutcome, UsageStore};
 use crate::calendar::{self, MICROS_PER_DAY, Micros};
 use crate::error::{Error, Result};
 use crate::ingest::EventProblem;
 use crate::model::{
-    ABSENT, CiKey, Contribution, DimId, Dimensions, Granularity, Identity, IdentityKey, Interval,
-    RunningSession, Snapshot, SnapshotQuery, TargetKey, Totals,
+    ABSENT, CiKey, DimId, Dimensions, Granularity, Identity, IdentityKey, IdentityUsage, Interval,
+    RunningSession, Snapshot, SnapshotQuery, TargetKey, TargetUsage, Totals, UsageBlock,
 };
 
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
 
 /// Idle reader connections kept open.
-const MAX_IDLE_READERS: usize = 4;
+const MAX_IDLE_READERS: usize = 2;
 
 const SESSION_COLUMNS: &str = "id, start_us, end_us, identity_id, target_id, namespace_id, ci_id, cli_version_id, operator_version_id";
 
@@ -97,7 +98,7 @@ impl SqliteStore {
                     path: self.path.display().to_string(),
                     source,
                 })?;
-                conn.pragma_update(None, "cache_size", -8_000)?;
+                conn.pragma_update(None, "cache_size", -4_000)?;
                 conn.busy_timeout(std::time::Duration::from_secs(10))?;
                 conn
             }
@@ -350,31 +351,23 @@ fn load_session(tx: &Transaction<'_>, session_id: &str) -> rusqlite::Result<Sess
         .map(Option::unwrap_or_default)
 }
 
-/// Sums of completed sessions for one rollup row.
-#[derive(Debug, Clone, Copy)]
-struct RollupSum {
+/// (span, period, ci)
+type UsageKey = (Span, i64, bool);
+/// (span, period, namespace, target)
+type TargetKey2 = (Span, i64, DimId, DimId);
+
+#[derive(Debug, Default)]
+struct TargetSums {
     sessions: i64,
     total: i64,
-    first_start: Micros,
-    last_start: Micros,
+    identities: BTreeSet<DimId>,
 }
 
-impl RollupSum {
-    fn add(&mut self, start: Micros, duration: i64) {
-        self.sessions += 1;
-        self.total += duration;
-        self.first_start = self.first_start.min(start);
-        self.last_start = self.last_start.max(start);
-    }
-}
-
-/// (period, identity, target, namespace, ci)
-type RollupKey = (i64, DimId, DimId, DimId, bool);
-
+/// What a batch adds to the rollups.
 #[derive(Default)]
 struct Rollups {
-    days: HashMap<RollupKey, RollupSum>,
-    months: HashMap<RollupKey, RollupSum>,
+    usage: BTreeMap<UsageKey, BTreeMap<DimId, IdentityUsage>>,
+    targets: BTreeMap<TargetKey2, TargetSums>,
     totals: [Totals; 2],
     /// (day, ci) whose peak concurrency must be computed again.
     touched: BTreeSet<(i64, bool)>,
@@ -385,19 +378,30 @@ impl Rollups {
     fn add(&mut self, record: &StartRecord, end: Micros) {
         let ci = record.ci.is_some();
         let duration = end - record.start;
-        let day = calendar::day_of(record.start);
-        let month = calendar::month_of(record.start);
-        let empty = RollupSum {
-            sessions: 0,
-            total: 0,
-            first_start: record.start,
-            last_start: record.start,
-        };
-        for (table, period) in [(&mut self.days, day), (&mut self.months, month)] {
-            table
-                .entry((period, record.identity, record.target, record.namespace, ci))
-                .or_insert(empty)
-                .add(record.start, duration);
+        let periods = [
+            (Span::Day, calendar::day_of(record.start)),
+            (Span::Month, calendar::month_of(record.start)),
+        ];
+        for (span, period) in periods {
+            self.usage
+                .entry((span, period, ci))
+                .or_default()
+                .entry(record.identity)
+                .and_modify(|entry| {
+                    entry.sessions += 1;
+                    entry.total_micros += duration;
+                    entry.last_start = entry.last_start.max(record.start);
+                })
+                .or_insert_with(|| blocks::usage(record.identity, record.start, duration));
+            if !ci {
+                let sums = self
+                    .targets
+                    .entry((span, period, record.namespace, record.target))
+                    .or_default();
+                sums.sessions += 1;
+                sums.total += duration;
+                sums.identities.insert(record.identity);
+            }
         }
         let totals = &mut self.totals[usize::from(ci)];
         totals.sessions += 1;
@@ -408,6 +412,49 @@ impl Rollups {
             }
         }
         self.max_duration = self.max_duration.max(duration);
+    }
+
+    fn write(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let mut read = tx.prepare_cached(
+            "SELECT identities FROM usage_blocks WHERE span = ?1 AND period = ?2 AND ci = ?3",
+        )?;
+        let mut write = tx.prepare_cached(
+            "INSERT INTO usage_blocks (span, period, ci, identities) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (span, period, ci) DO UPDATE SET identities = excluded.identities",
+        )?;
+        for (&(span, period, ci), additions) in &self.usage {
+            let stored: Option<Vec<u8>> = read
+                .query_row(params![span as i64, period, ci], |row| row.get(0))
+                .optional()?;
+            let merged = blocks::merge_usage(stored.as_deref(), additions);
+            write.execute(params![span as i64, period, ci, merged])?;
+        }
+        let mut read = tx.prepare_cached(
+            "SELECT identities FROM target_blocks WHERE span = ?1 AND period = ?2 AND namespace_id = ?3 AND target_id = ?4",
+        )?;
+        let mut write = tx.prepare_cached(
+            "INSERT INTO target_blocks (span, period, namespace_id, target_id, sessions, total_us, identities) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (span, period, namespace_id, target_id) DO UPDATE SET \
+             sessions = sessions + excluded.sessions, total_us = total_us + excluded.total_us, identities = excluded.identities",
+        )?;
+        for (&(span, period, namespace, target), sums) in &self.targets {
+            let stored: Option<Vec<u8>> = read
+                .query_row(params![span as i64, period, namespace, target], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            let merged = blocks::merge_ids(stored.as_deref(), &sums.identities);
+            write.execute(params![
+                span as i64,
+                period,
+                namespace,
+                target,
+                sums.sessions,
+                sums.total,
+                merged
+            ])?;
+        }
+        Ok(())
     }
 }
 
@@ -642,32 +689,7 @@ impl SqliteStore {
             }
         }
 
-        for (table, column, sums) in [
-            ("usage_days", "day", &rollups.days),
-            ("usage_months", "month", &rollups.months),
-        ] {
-            let mut upsert = tx.prepare_cached(&format!(
-                "INSERT INTO {table} ({column}, identity_id, target_id, namespace_id, ci, sessions, total_us, \
-                 first_start_us, last_start_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-                 ON CONFLICT DO UPDATE SET sessions = sessions + excluded.sessions, \
-                 total_us = total_us + excluded.total_us, \
-                 first_start_us = min(first_start_us, excluded.first_start_us), \
-                 last_start_us = max(last_start_us, excluded.last_start_us)"
-            ))?;
-            for (&(period, identity, target, namespace, ci), sum) in sums {
-                upsert.execute(params![
-                    period,
-                    identity,
-                    target,
-                    namespace,
-                    ci,
-                    sum.sessions,
-                    sum.total,
-                    sum.first_start,
-                    sum.last_start
-                ])?;
-            }
-        }
+        rollups.write(&tx)?;
         {
             let mut upsert = tx.prepare_cached(
                 "INSERT INTO totals (ci, sessions, total_us) VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET \
@@ -750,7 +772,7 @@ impl UsageStore for SqliteStore {
         let from = query
             .from
             .unwrap_or_else(|| first_session_at.unwrap_or(to).min(to));
-        let contributions = read_contributions(&tx, from, to, query.granularity)?;
+        let (usage, targets) = read_usage(&tx, from, to, query.granularity)?;
 
         let mut running = Vec::new();
         {
@@ -821,7 +843,8 @@ impl UsageStore for SqliteStore {
             dims,
             from,
             to,
-            contributions,
+            usage,
+            targets,
             running,
             user_totals: totals[0],
             ci_totals: totals[1],
@@ -883,64 +906,59 @@ pub(crate) fn peak_of(edges: &mut [(Micros, i32)]) -> u64 {
     peak as u64
 }
 
-/// Completed sessions starting in `[from, to)`: raw rows for partial days, day rollups for whole
-/// days, month rollups for whole months when allowed.
-fn read_contributions(
+/// Completed sessions starting in `[from, to)`: raw rows for partial days, day blocks for whole
+/// days, month blocks for whole months when allowed.
+fn read_usage(
     tx: &Transaction<'_>,
     from: Micros,
     to: Micros,
     granularity: Granularity,
-) -> rusqlite::Result<Vec<Contribution>> {
-    let mut out = Vec::new();
+) -> rusqlite::Result<(Vec<UsageBlock>, Vec<TargetUsage>)> {
+    let mut usage = Vec::new();
+    let mut targets = Vec::new();
     if from >= to {
-        return Ok(out);
+        return Ok((usage, targets));
     }
     let first_day = calendar::ceil_day(from);
     let end_day = calendar::day_of(to);
     if first_day >= end_day {
-        read_raw(tx, from, to, &mut out)?;
-        return Ok(out);
+        read_raw(tx, from, to, &mut usage, &mut targets)?;
+        return Ok((usage, targets));
     }
-    read_raw(tx, from, calendar::day_start(first_day), &mut out)?;
-    read_raw(tx, calendar::day_start(end_day), to, &mut out)?;
+    read_raw(
+        tx,
+        from,
+        calendar::day_start(first_day),
+        &mut usage,
+        &mut targets,
+    )?;
+    read_raw(
+        tx,
+        calendar::day_start(end_day),
+        to,
+        &mut usage,
+        &mut targets,
+    )?;
     let first_month = calendar::ceil_month_of_day(first_day);
     let end_month = calendar::month_of(calendar::day_start(end_day));
+    let mut read = |span, from, to| read_blocks(tx, span, from, to, &mut usage, &mut targets);
     if granularity == Granularity::Month && first_month < end_month {
-        read_rollup(
-            tx,
-            "usage_days",
-            "day",
-            first_day,
-            calendar::month_first_day(first_month),
-            &mut out,
-        )?;
-        read_rollup(
-            tx,
-            "usage_months",
-            "month",
-            first_month,
-            end_month,
-            &mut out,
-        )?;
-        read_rollup(
-            tx,
-            "usage_days",
-            "day",
-            calendar::month_first_day(end_month),
-            end_day,
-            &mut out,
-        )?;
+        read(Span::Day, first_day, calendar::month_first_day(first_month))?;
+        read(Span::Month, first_month, end_month)?;
+        read(Span::Day, calendar::month_first_day(end_month), end_day)?;
     } else {
-        read_rollup(tx, "usage_days", "day", first_day, end_day, &mut out)?;
+        read(Span::Day, first_day, end_day)?;
     }
-    Ok(out)
+    Ok((usage, targets))
 }
 
+/// Completed sessions starting in `[from, to)` (within one day), summed like a block.
 fn read_raw(
     tx: &Transaction<'_>,
     from: Micros,
     to: Micros,
-    out: &mut Vec<Contribution>,
+    usage: &mut Vec<UsageBlock>,
+    targets: &mut Vec<TargetUsage>,
 ) -> rusqlite::Result<()> {
     if from >= to {
         return Ok(());
@@ -950,49 +968,84 @@ fn read_raw(
          WHERE start_us >= ?1 AND start_us < ?2 AND end_us IS NOT NULL",
     )?;
     let mut rows = statement.query(params![from, to])?;
+    let mut rollups = Rollups::default();
     while let Some(row) = rows.next()? {
-        let start: Micros = row.get(4)?;
-        let end: Micros = row.get(5)?;
-        out.push(Contribution {
+        let record = StartRecord {
+            start: row.get(4)?,
             identity: row.get(0)?,
             target: row.get(1)?,
             namespace: row.get(2)?,
-            ci: row.get(3)?,
-            sessions: 1,
-            total_micros: end - start,
-            first_start: start,
-            last_start: start,
-        });
+            ci: row.get::<_, bool>(3)?.then_some(ABSENT),
+            cli_version: ABSENT,
+            operator_version: ABSENT,
+        };
+        rollups.add(&record, row.get(5)?);
+    }
+    for ((span, period, ci), entries) in rollups.usage {
+        if span == Span::Day {
+            usage.push(UsageBlock {
+                start: calendar::day_start(period),
+                ci,
+                identities: entries.into_values().collect(),
+            });
+        }
+    }
+    for ((span, _, namespace, target), sums) in rollups.targets {
+        if span == Span::Day {
+            targets.push(TargetUsage {
+                namespace,
+                target,
+                sessions: sums.sessions as u64,
+                total_micros: sums.total,
+                identities: sums.identities.into_iter().collect(),
+            });
+        }
     }
     Ok(())
 }
 
-fn read_rollup(
+fn read_blocks(
     tx: &Transaction<'_>,
-    table: &str,
-    column: &str,
+    span: Span,
     from: i64,
     to: i64,
-    out: &mut Vec<Contribution>,
+    usage: &mut Vec<UsageBlock>,
+    targets: &mut Vec<TargetUsage>,
 ) -> rusqlite::Result<()> {
     if from >= to {
         return Ok(());
     }
-    let mut statement = tx.prepare_cached(&format!(
-        "SELECT identity_id, target_id, namespace_id, ci, sessions, total_us, first_start_us, last_start_us \
-         FROM {table} WHERE {column} >= ?1 AND {column} < ?2"
-    ))?;
-    let mut rows = statement.query(params![from, to])?;
+    let start_of = |period: i64| match span {
+        Span::Day => calendar::day_start(period),
+        Span::Month => calendar::month_start(period),
+    };
+    let mut statement = tx.prepare_cached(
+        "SELECT period, ci, identities FROM usage_blocks WHERE span = ?1 AND period >= ?2 AND period < ?3",
+    )?;
+    let mut rows = statement.query(params![span as i64, from, to])?;
     while let Some(row) = rows.next()? {
-        out.push(Contribution {
-            identity: row.get(0)?,
+        let mut identities = Vec::new();
+        blocks::decode_usage(row.get_ref(2)?.as_blob()?, &mut identities);
+        usage.push(UsageBlock {
+            start: start_of(row.get(0)?),
+            ci: row.get(1)?,
+            identities,
+        });
+    }
+    let mut statement = tx.prepare_cached(
+        "SELECT namespace_id, target_id, sessions, total_us, identities FROM target_blocks \
+         WHERE span = ?1 AND period >= ?2 AND period < ?3",
+    )?;
+    let mut rows = statement.query(params![span as i64, from, to])?;
+    while let Some(row) = rows.next()? {
+        let mut identities = Vec::new();
+        blocks::decode_ids(row.get_ref(4)?.as_blob()?, &mut identities);
+        targets.push(TargetUsage {
+            namespace: row.get(0)?,
             target: row.get(1)?,
-            namespace: row.get(2)?,
-            ci: row.get(3)?,
-            sessions: row.get::<_, i64>(4)? as u64,
-            total_micros: row.get(5)?,
-            first_start: row.get(6)?,
-            last_start: row.get(7)?,
+            sessions: row.get::<_, i64>(2)? as u64,
+            total_micros: row.get(3)?,
+            identities,
         });
     }
     Ok(())

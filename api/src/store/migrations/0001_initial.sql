@@ -53,33 +53,30 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_start ON sessions (start_us);
 CREATE INDEX sessions_running ON sessions (start_us) WHERE end_us IS NULL;
 
--- Completed sessions summed per UTC day and per UTC month of their start, so that a report
--- reads a few rows per user and target instead of every session.
-CREATE TABLE usage_days (
-    day            INTEGER NOT NULL,
-    identity_id    INTEGER NOT NULL,
-    target_id      INTEGER NOT NULL,
-    namespace_id   INTEGER NOT NULL,
-    ci             INTEGER NOT NULL,
-    sessions       INTEGER NOT NULL,
-    total_us       INTEGER NOT NULL,
-    first_start_us INTEGER NOT NULL,
-    last_start_us  INTEGER NOT NULL,
-    PRIMARY KEY (day, identity_id, target_id, namespace_id, ci)
-) WITHOUT ROWID;
+-- Completed sessions summed per UTC day (span 0) and per UTC month (span 1) of their start, so
+-- that a report reads a few packed values per day or month instead of every session. The BLOB
+-- formats are described in store/blocks.rs.
+CREATE TABLE usage_blocks (
+    id         INTEGER PRIMARY KEY,
+    span       INTEGER NOT NULL,
+    period     INTEGER NOT NULL,
+    ci         INTEGER NOT NULL,
+    identities BLOB NOT NULL,   -- per identity: sessions, total duration, latest start
+    UNIQUE (span, period, ci)
+);
 
-CREATE TABLE usage_months (
-    month          INTEGER NOT NULL,
-    identity_id    INTEGER NOT NULL,
-    target_id      INTEGER NOT NULL,
-    namespace_id   INTEGER NOT NULL,
-    ci             INTEGER NOT NULL,
-    sessions       INTEGER NOT NULL,
-    total_us       INTEGER NOT NULL,
-    first_start_us INTEGER NOT NULL,
-    last_start_us  INTEGER NOT NULL,
-    PRIMARY KEY (month, identity_id, target_id, namespace_id, ci)
-) WITHOUT ROWID;
+-- The same for user sessions per namespace and target, with who ran them.
+CREATE TABLE target_blocks (
+    id           INTEGER PRIMARY KEY,
+    span         INTEGER NOT NULL,
+    period       INTEGER NOT NULL,
+    namespace_id INTEGER NOT NULL,
+    target_id    INTEGER NOT NULL,
+    sessions     INTEGER NOT NULL,
+    total_us     INTEGER NOT NULL,
+    identities   BLOB NOT NULL,   -- identity ids
+    UNIQUE (span, period, namespace_id, target_id)
+);
 
 -- Peak overlap of completed sessions within each UTC day.
 CREATE TABLE concurrency_days (

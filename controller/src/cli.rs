@@ -24,6 +24,8 @@ pub enum Command {
     /// Fill a fresh database with a simulated organisation and serve it, with new sessions
     /// arriving while it runs.
     Demo(DemoArgs),
+    /// Print the MirrordUsageReport CustomResourceDefinition as YAML.
+    Crdgen,
 }
 
 /// What the server reports about the installation.

@@ -21,5 +21,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Crdgen => {
+            print!("{}", mirrord_usage_crds::usage_report::crd_yaml());
+            Ok(())
+        }
     }
 }

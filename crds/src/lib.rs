@@ -4,6 +4,16 @@
 
 pub mod event;
 pub mod report;
+pub mod usage_report;
+
+/// API group of the `MirrordUsageReport` custom resource.
+pub const USAGE_GROUP: &str = "usage.mirrord.metalbear.co";
+
+/// Version of the `MirrordUsageReport` custom resource.
+pub const USAGE_VERSION: &str = "v1alpha1";
+
+/// Field manager for everything mirrord-usage writes to the Kubernetes API.
+pub const FIELD_MANAGER: &str = "mirrord-usage";
 
 /// Prefix of the plain HTTP API (the design RFC's endpoints).
 pub const API_PREFIX: &str = "/api/v1";

@@ -1,0 +1,60 @@
+# Entry points of mirrord-usage. `make demo` runs the product; `make test` runs every test.
+# Both install what they need (npm packages, Debian's Chromium for the browser tests).
+
+CARGO ?= cargo
+NPM ?= npm
+BIN := target/release/mirrord-usage
+UI_SOURCES := $(shell find ui/src ui/index.html ui/vite.config.ts ui/tsconfig.json ui/package.json -type f 2>/dev/null)
+
+.PHONY: demo test build ui ui-deps lint test-rust test-ui test-browser chromium bench crd clean
+
+## Run the demo: a simulated organisation in a fresh SQLite database, the dashboard on localhost.
+demo: build
+	$(BIN) demo $(ARGS)
+
+## Build the dashboard and the release binary that embeds it.
+build: ui
+	$(CARGO) build --release --locked
+
+ui: ui/dist/index.html
+
+ui-deps: ui/node_modules/.package-lock.json
+
+ui/node_modules/.package-lock.json: ui/package-lock.json
+	cd ui && $(NPM) ci --no-audit --no-fund
+
+ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SOURCES)
+	cd ui && $(NPM) run build && $(NPM) run size
+
+## Every test: formatting and lints, Rust unit/integration/property tests, dashboard unit tests,
+## and the browser tests against the release binary.
+test: lint test-rust test-ui test-browser
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+test-rust:
+	$(CARGO) test --locked --workspace
+
+test-ui: ui-deps
+	cd ui && $(NPM) test
+
+test-browser: build chromium
+	cd ui && MIRRORD_USAGE_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 e2e/dashboard.test.mjs
+
+## Debian's Chromium, for the browser tests (no browser is downloaded by npm).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## Benchmark: 5,000,000 sessions through the real server (BENCH_SESSIONS=… for fewer).
+bench: build
+	$(CARGO) bench --locked -p mirrord-usage-api --bench usage
+
+## Regenerate the committed CustomResourceDefinition from the types in crds/.
+crd:
+	$(CARGO) run --quiet --locked -p mirrord-usage -- crdgen > charts/mirrord-usage/crds/mirrordusagereports.usage.mirrord.metalbear.co.yaml
+
+clean:
+	$(CARGO) clean
+	rm -rf ui/dist ui/node_modules

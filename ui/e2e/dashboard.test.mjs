@@ -1,0 +1,606 @@
+// Browser tests of the built dashboard against the real `mirrord-usage serve`, fed a known
+// data set. Run with `npm run e2e` (builds first). The server binary comes from
+// MIRRORD_USAGE_BIN, by default ../target/release/mirrord-usage.
+
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { chromium } from "playwright-core";
+import { buildEvents, chunks, HOSTNAME_COUNT, machineId, ranges, SMALL_USER_COUNT, USER_COUNT } from "./dataset.mjs";
+import { DIST_DIR, serverServesDashboard, startServer, startStaticProxy, UI_DIR } from "./server.mjs";
+
+const KEY = "e2e-license-key-0123456789";
+const ARTIFACTS = join(UI_DIR, "e2e", "artifacts");
+const DESKTOP = { width: 1280, height: 900 };
+const NARROW = { width: 390, height: 844 };
+const READY = '[data-testid="app"][data-ready="true"]';
+const SUB_PATH = "/apis/analytics.mirrord.metalbear.co/v1alpha1/dashboard/";
+const PERF_BUDGET_MS = 1500;
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+];
+
+const NOW = new Date();
+const RANGES = ranges(NOW);
+
+let server;
+let proxies = [];
+let appUrl;
+let browser;
+/** Every request any page made, with the origin it was allowed to go to. */
+const allRequests = [];
+/** Logs of pages that must not print console errors (pages that provoke errors are left out). */
+const cleanLogs = [];
+
+// ---- test utilities ----------------------------------------------------------------------------
+
+const formatCount = (n) => Math.round(n).toLocaleString("en-US");
+
+/** The ROI calculator's display rule: up to tens until 100, hundreds above, then K/M. */
+function roundedSessions(n) {
+  if (n <= 0) return "0 sessions";
+  const whole = Math.ceil(n);
+  const rounded = whole <= 100 ? Math.ceil(whole / 10) * 10 : Math.ceil(whole / 100) * 100;
+  let text;
+  if (rounded < 1000) text = String(rounded);
+  else if (rounded < 1_000_000) text = `${Math.ceil(rounded / 100 - 1e-9) / 10}K`;
+  else text = `${Math.ceil(rounded / 100_000 - 1e-9) / 10}M`;
+  return `${text} ${rounded === 1 ? "session" : "sessions"}`;
+}
+
+async function api(url) {
+  const response = await fetch(url, { headers: { "x-license-key": KEY } });
+  assert.equal(response.status, 200, `GET ${url} answered ${response.status}: ${await response.clone().text()}`);
+  return response.json();
+}
+
+function isUsageJson(url) {
+  const u = new URL(url);
+  return u.pathname.endsWith("/api/v1/reports/usage") && u.searchParams.get("format") === "json";
+}
+
+function isTrends(url) {
+  return new URL(url).pathname.endsWith("/api/v1/reports/usage/trends");
+}
+
+async function openDashboard(query = "", { viewport = DESKTOP, colorScheme = "light", base = appUrl, key = KEY, clean = true, init } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme, acceptDownloads: true, reducedMotion: "reduce" });
+  const page = await context.newPage();
+  const log = { name: query || "(default)", requests: [], consoleErrors: [] };
+  const origin = new URL(base).origin;
+  page.on("request", (request) => {
+    log.requests.push(request.url());
+    allRequests.push({ url: request.url(), origin });
+  });
+  page.on("console", (message) => {
+    if (message.type() === "error") log.consoleErrors.push(message.text());
+  });
+  page.on("pageerror", (error) => log.consoleErrors.push(`uncaught: ${error.message}`));
+  if (clean) cleanLogs.push(log);
+  if (init) await init(page);
+  const params = new URLSearchParams(query);
+  if (key !== null) params.set("key", key);
+  await page.goto(`${base}?${params}`);
+  return { context, page, log };
+}
+
+const waitReady = (page) => page.waitForSelector(READY, { timeout: 30_000 });
+
+const lastRequest = (log, predicate) => {
+  const url = log.requests.filter(predicate).at(-1);
+  assert.ok(url, "the page made no such request");
+  return url;
+};
+
+/** Runs `action` and waits until the dashboard has loaded a report whose URL passes `predicate`. */
+async function reload(page, action, predicate = () => true) {
+  const response = page.waitForResponse((r) => isUsageJson(r.url()) && predicate(new URL(r.url())), { timeout: 30_000 });
+  await action();
+  await response;
+  await waitReady(page);
+}
+
+const testId = (id) => `[data-testid="${id}"]`;
+const dataValue = async (page, id) => Number(await page.getAttribute(testId(id), "data-value"));
+const text = async (page, id) => (await page.textContent(testId(id)))?.trim();
+
+function assertClose(actual, expected, message, tolerance = Math.max(300, Math.abs(expected) * 0.001)) {
+  assert.ok(Math.abs(actual - expected) <= tolerance, `${message}: screen ${actual}, API ${expected}`);
+}
+
+/** The range's user sessions and their time come from generalMetrics and agree with the per-user rows. */
+async function assertRangeTotals(page, report) {
+  const g = report.generalMetrics;
+  assert.equal(await dataValue(page, "metric-range-user-sessions-value"), g.userSessions, "user sessions in range");
+  assert.equal(await text(page, "metric-range-user-sessions-value"), formatCount(g.userSessions), "user sessions in range text");
+  assertClose(await dataValue(page, "metric-range-session-time-value"), g.userSessionTimeSeconds, "session time in range");
+  if (report.userMetrics) {
+    assert.equal(g.userSessions, report.userMetrics.reduce((s, u) => s + u.sessionCount, 0), "userSessions = sum over userMetrics");
+    assertClose(
+      g.userSessionTimeSeconds,
+      report.userMetrics.reduce((s, u) => s + u.totalSessionTimeSeconds, 0),
+      "userSessionTimeSeconds = sum over userMetrics",
+      1,
+    );
+  }
+}
+
+function sortedForTable(users) {
+  return [...users].sort((a, b) => b.totalSessionTimeSeconds - a.totalSessionTimeSeconds || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** Checks that what the page shows equals what the API answers for the page's own request. */
+async function assertMatchesApi(page, log, roi = { user: 15, ci: 15 }) {
+  const report = await api(lastRequest(log, isUsageJson));
+  const trends = await api(lastRequest(log, isTrends));
+  const { generalMetrics: g, allTimeMetrics: all, ciMetrics: ci } = report;
+
+  const counts = {
+    "metric-active-user-sessions-value": g.activeUserSessions,
+    "metric-active-ci-sessions-value": ci.currentRunningSessions,
+    "metric-max-user-concurrency-value": all.maxConcurrentUserSessions,
+    "metric-max-ci-concurrency-value": ci.maxConcurrentCiSessions,
+    "metric-range-active-users-value": g.activeUsers,
+    "metric-range-ci-sessions-value": ci.totalCiSessions,
+  };
+  for (const [id, expected] of Object.entries(counts)) {
+    assert.equal(await dataValue(page, id), expected, id);
+    assert.equal(await text(page, id), formatCount(expected), `${id} text`);
+  }
+
+  // Seats are machines with a user session in the range, whatever the primary key.
+  assert.equal(Number(await page.getAttribute(testId("metric-licenses-value"), "data-used")), g.licensesUsed, "licenses used");
+  assert.equal(
+    await text(page, "metric-licenses-value"),
+    `${formatCount(g.licensesUsed)} / ${g.totalLicenses == null ? "—" : formatCount(g.totalLicenses)}`,
+  );
+  assertClose(await dataValue(page, "metric-developer-time-saved-value"), (all.totalSessionCount * roi.user) / 60, "developer time saved", 0.01);
+  assertClose(await dataValue(page, "metric-ci-time-saved-value"), (all.totalCiSessionCount * roi.ci) / 60, "CI time saved", 0.01);
+  assertClose(
+    await dataValue(page, "metric-total-session-time-value"),
+    all.totalSessionTimeSeconds + all.totalCiSessionTimeSeconds,
+    "total session time (users and CI)",
+  );
+  assert.match(await text(page, "metric-total-session-time-value"), /(year|month|week|day|hour|minute|second)/);
+
+  assert.equal(await text(page, "tier"), g.tier);
+  assert.equal(await text(page, "cluster-name"), g.clusterName ?? "—");
+  if (g.operatorVersion) assert.ok((await text(page, "operator-version")).includes(g.operatorVersion));
+
+  await assertRangeTotals(page, report);
+
+  const users = report.userMetrics ?? [];
+
+  const rows = await page.$$eval(`${testId("user-row")}`, (els) => els.map((el) => el.getAttribute("data-id")));
+  assert.deepEqual(rows, sortedForTable(users).slice(0, 20).map((u) => u.id), "first page of the user table");
+  if (users.length > 0) assert.equal(Number(await page.getAttribute(testId("pagination"), "data-total")), users.length);
+
+  assert.equal(Number(await page.getAttribute(testId("target-table"), "data-rows")), report.targetMetrics.length);
+  const namespaces = new Set(report.targetMetrics.map((t) => t.namespace ?? "(no namespace)"));
+  if (report.targetMetrics.some((t) => t.sessionCount > 0)) {
+    assert.equal(Number(await page.getAttribute(testId("namespace-chart"), "data-points")), Math.min(namespaces.size, 13));
+  }
+  if (trends.buckets.length > 0) {
+    assert.equal(Number(await page.getAttribute(testId("trend-chart"), "data-points")), trends.buckets.length, "trend buckets");
+  }
+  return { report, trends };
+}
+
+// ---- tests -----------------------------------------------------------------------------------
+
+describe("dashboard against mirrord-usage serve", { concurrency: false }, () => {
+  before(async () => {
+    assert.ok(existsSync(join(DIST_DIR, "index.html")), "ui/dist is missing: run `npm run build` (npm run e2e does)");
+    mkdirSync(ARTIFACTS, { recursive: true });
+    server = await startServer({ licenseKey: KEY, licenses: 200, tier: "Enterprise" });
+
+    const events = buildEvents(NOW);
+    const started = performance.now();
+    for (const batch of chunks(events, 5000)) {
+      const response = await fetch(`${server.url}/api/v1/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-license-key": KEY },
+        body: JSON.stringify({ events: batch }),
+      });
+      assert.ok(response.ok, `ingest answered ${response.status}: ${await response.text()}`);
+    }
+    console.log(`# ingested ${events.length} events in ${Math.round(performance.now() - started)} ms`);
+
+    const served = process.env.E2E_UI === "proxy" ? "skipped" : await serverServesDashboard(server.url);
+    if (served === "current") {
+      appUrl = `${server.url}/`;
+      console.log(`# dashboard served by mirrord-usage at ${appUrl}`);
+    } else {
+      const proxy = await startStaticProxy(server.url, "/");
+      proxies.push(proxy);
+      appUrl = proxy.url;
+      const why = {
+        skipped: "E2E_UI=proxy",
+        stale: "the binary embeds an older build; rebuild it to embed this one",
+        absent: "the binary has no dashboard embedded",
+      }[served];
+      console.log(`# dashboard served from ui/dist at ${appUrl} (${why}), API forwarded to ${server.url}`);
+    }
+    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", headless: true, args: CHROMIUM_ARGS });
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const proxy of proxies) await proxy.stop();
+    await server?.stop();
+  });
+
+  test("the key leaves the URL and every section shows the API's numbers for the default range", async () => {
+    const { page, log, context } = await openDashboard();
+    await waitReady(page);
+    assert.equal(new URL(page.url()).searchParams.get("key"), null, "key removed from the address bar");
+    for (const section of ["section-usage-metrics", "section-timeframe", "section-usage-analytics", "section-user-activity", "section-targets", "cluster-info"]) {
+      assert.ok(await page.isVisible(testId(section)), `${section} visible`);
+    }
+    for (const chart of ["top-users-chart", "activity-pie", "trend-chart", "namespace-chart"]) {
+      assert.ok(await page.isVisible(testId(chart)), `${chart} visible`);
+    }
+    assert.ok(await page.isVisible(testId("learn-more-ci")), "CI link shown on Enterprise");
+    assert.equal(await page.getAttribute(testId("check-updates"), "target"), "_blank");
+    const usage = new URL(lastRequest(log, isUsageJson));
+    assert.equal(usage.searchParams.get("from"), `${NOW.toISOString().slice(0, 7)}-01T00:00:00Z`, "default range starts this month");
+    assert.equal(usage.searchParams.get("primaryKey"), "machineId");
+    const sent = await page.evaluate(() => performance.getEntriesByType("resource").map((e) => e.name));
+    assert.ok(sent.every((url) => !url.includes("key=")), "the key is never sent in a URL");
+    const { report } = await assertMatchesApi(page, log);
+    assert.equal(report.generalMetrics.totalLicenses, 200);
+    assert.equal(report.generalMetrics.tier, "Enterprise");
+    await context.close();
+  });
+
+  test("a shared range in the URL shows that range, and changing the range changes the numbers", async () => {
+    const { big, small } = RANGES;
+    const { page, log, context } = await openDashboard(`from=${big.fromDay}&to=${big.toDay}`);
+    await waitReady(page);
+    assert.equal(await page.inputValue(testId("range-from")), big.fromDay);
+    assert.equal(await page.inputValue(testId("range-to")), big.toDay);
+    const first = await assertMatchesApi(page, log);
+    assert.equal(first.report.userMetrics.length, USER_COUNT, "every machine has sessions in the big range");
+    assert.equal(await dataValue(page, "metric-range-active-users-value"), first.report.generalMetrics.activeUsers);
+
+    await reload(page, () => page.fill(testId("range-from"), small.fromDay), (u) => u.searchParams.get("from") === `${small.fromDay}T00:00:00Z`);
+    await reload(page, () => page.fill(testId("range-to"), small.toDay), (u) => u.searchParams.get("to") === `${nextDay(small.toDay)}T00:00:00Z`);
+    await page.waitForFunction(
+      ([from, to]) => location.search.includes(`from=${from}`) && location.search.includes(`to=${to}`),
+      [small.fromDay, small.toDay],
+    );
+    await waitReady(page);
+    const second = await assertMatchesApi(page, log);
+    assert.equal(second.report.userMetrics.length, SMALL_USER_COUNT);
+    assert.notEqual(second.report.generalMetrics.activeUsers, first.report.generalMetrics.activeUsers);
+    assert.equal(await dataValue(page, "metric-range-active-users-value"), second.report.generalMetrics.activeUsers);
+
+    await reload(page, () => page.click(testId("preset-all")), (u) => u.searchParams.get("from") === "1970-01-01T00:00:00Z");
+    assert.match(page.url(), /range=all/);
+    await assertMatchesApi(page, log);
+
+    await reload(page, () => page.click(testId("preset-7d")), (u) => Date.now() - Date.parse(u.searchParams.get("from")) < 8 * 86400_000);
+    assert.equal(await page.getAttribute(testId("preset-7d"), "aria-pressed"), "true");
+    await assertMatchesApi(page, log);
+
+    const updatedAt = () => page.getAttribute(testId("last-updated"), "data-updated-at");
+    const before = await updatedAt();
+    await reload(page, () => page.click(testId("refresh")));
+    assert.ok((await updatedAt()) > before, "refresh updates the time of the last update");
+    assert.match(await text(page, "last-updated"), /^Updated \d{2}:\d{2}:\d{2} UTC$/);
+    await context.close();
+  });
+
+  test("the user table shows 20 rows a page and pages through every user", async () => {
+    const { big, small } = RANGES;
+    const { page, log, context } = await openDashboard(`from=${small.fromDay}&to=${small.toDay}`);
+    await waitReady(page);
+    const smallReport = await api(lastRequest(log, isUsageJson));
+    const seenSmall = await collectAllPages(page);
+    assert.deepEqual([...seenSmall].sort(), smallReport.userMetrics.map((u) => u.id).sort());
+
+    await reload(page, async () => {
+      await page.fill(testId("range-from"), big.fromDay);
+    }, (u) => u.searchParams.get("from") === `${big.fromDay}T00:00:00Z`);
+    await reload(page, () => page.fill(testId("range-to"), big.toDay), (u) => u.searchParams.get("to") === `${nextDay(big.toDay)}T00:00:00Z`);
+    const bigReport = await api(lastRequest(log, isUsageJson));
+    assert.equal(bigReport.userMetrics.length, USER_COUNT);
+    assert.equal(await page.getAttribute(testId("pagination"), "data-pages"), String(USER_COUNT / 20));
+    const seenBig = await collectAllPages(page);
+    assert.equal(seenBig.size, USER_COUNT);
+    assert.deepEqual([...seenBig].sort(), bigReport.userMetrics.map((u) => u.id).sort());
+
+    // Search narrows the rows, and sorting by a column reorders them.
+    await page.fill(testId("user-search"), machineId(1234));
+    assert.deepEqual(await page.$$eval(testId("user-row"), (els) => els.map((el) => el.getAttribute("data-id"))), [machineId(1234)]);
+    await page.fill(testId("user-search"), "");
+    await page.click(testId("sort-id"));
+    assert.equal(await page.getAttribute(`${testId("user-row")}:first-child`, "data-id"), machineId(0));
+    await page.click(testId("sort-id"));
+    assert.equal(await page.getAttribute(`${testId("user-row")}:first-child`, "data-id"), machineId(USER_COUNT - 1));
+    const columns = ["activeSince", "lastSession", "totalSessionTimeSeconds", "sessionCount", "avgSessionDurationSeconds"];
+    for (const [index, column] of columns.entries()) {
+      await page.click(testId(`sort-${column}`));
+      assert.equal(await page.getAttribute(`th:has(${testId(`sort-${column}`)})`, "aria-sort"), "descending");
+      const values = await page.$$eval(
+        `${testId("user-row")} td:nth-of-type(${index + 1})`,
+        (cells) => cells.map((cell) => cell.getAttribute("data-value")),
+      );
+      const numbers = values.map((value) => (/^\d{4}-/.test(value) ? Date.parse(value) : Number(value)));
+      assert.equal(numbers.length, 20);
+      for (let i = 1; i < numbers.length; i++) assert.ok(numbers[i - 1] >= numbers[i], `${column} sorted largest first`);
+    }
+    await context.close();
+  });
+
+  test("switching the primary key re-queries and regroups the table", async () => {
+    const { big } = RANGES;
+    const { page, log, context } = await openDashboard(`from=${big.fromDay}&to=${big.toDay}`);
+    await waitReady(page);
+    await reload(page, () => page.selectOption(testId("primary-key"), "clientHostname"), (u) => u.searchParams.get("primaryKey") === "clientHostname");
+    assert.match(page.url(), /primaryKey=clientHostname/);
+    const report = await api(lastRequest(log, isUsageJson));
+    assert.equal(report.userMetrics.length, HOSTNAME_COUNT, "machines share hostnames in the data set");
+    assert.equal(report.generalMetrics.activeUsers, HOSTNAME_COUNT);
+    assert.equal(report.generalMetrics.licensesUsed, USER_COUNT, "licenses count machines, not hostnames");
+    assert.equal(Number(await page.getAttribute(testId("metric-licenses-value"), "data-used")), USER_COUNT);
+    assert.equal(await page.getAttribute(testId("pagination"), "data-total"), String(HOSTNAME_COUNT));
+    const header = await page.textContent(`${testId("user-table")} thead th:first-child`);
+    assert.match(header, /Hostname/);
+    await assertMatchesApi(page, log);
+    await context.close();
+  });
+
+  test("CSV downloads the rows shown; XLSX comes from the server for the same range", async () => {
+    const { small } = RANGES;
+    const { page, log, context } = await openDashboard(`from=${small.fromDay}&to=${small.toDay}`);
+    await waitReady(page);
+    await page.fill(testId("user-search"), "machine-000");
+    const shown = await page.$$eval(testId("user-row"), (els) => els.map((el) => el.getAttribute("data-id")));
+    const [csv] = await Promise.all([page.waitForEvent("download"), page.click(testId("download-csv"))]);
+    const lines = readFileSync(await csv.path(), "utf8").trim().split("\r\n");
+    assert.match(lines[0], /^id,primaryKey,/);
+    assert.deepEqual(lines.slice(1).map((line) => line.split(",")[0]), shown);
+
+    const [xlsx] = await Promise.all([page.waitForEvent("download"), page.click(testId("download-xlsx"))]);
+    const bytes = readFileSync(await xlsx.path());
+    assert.equal(bytes.subarray(0, 2).toString("latin1"), "PK", "an xlsx file is a zip archive");
+    const xlsxRequest = new URL(lastRequest(log, (url) => new URL(url).searchParams.get("format") === "xlsx"));
+    assert.equal(xlsxRequest.searchParams.get("from"), `${small.fromDay}T00:00:00Z`);
+    await context.close();
+  });
+
+  test("the ROI modal rounds counts, previews, refuses bad input, traps focus and persists", async () => {
+    const { page, log, context } = await openDashboard();
+    await waitReady(page);
+    const report = await api(lastRequest(log, isUsageJson));
+    const users = report.allTimeMetrics.totalSessionCount;
+    const ci = report.allTimeMetrics.totalCiSessionCount;
+
+    await page.click(testId("adjust-calculation"));
+    await page.waitForSelector(testId("roi-modal"));
+    assert.equal(await text(page, "roi-user-sessions"), roundedSessions(users));
+    assert.equal(await text(page, "roi-ci-sessions"), roundedSessions(ci));
+    assertClose(await dataValue(page, "roi-preview-total"), ((users + ci) * 15) / 60, "default preview", 0.01);
+
+    await page.fill(testId("roi-user-minutes"), "30");
+    assertClose(await dataValue(page, "roi-preview-total"), (users * 30 + ci * 15) / 60, "preview after change", 0.01);
+
+    await page.fill(testId("roi-user-minutes"), "-5");
+    assert.ok(await page.isVisible(testId("roi-user-minutes-error")));
+    assert.ok(await page.isDisabled(testId("roi-save")));
+    await page.fill(testId("roi-user-minutes"), "abc");
+    assert.ok(await page.isVisible(testId("roi-user-minutes-error")));
+    assert.ok(await page.isDisabled(testId("roi-save")));
+
+    for (let i = 0; i < 8; i++) {
+      await page.keyboard.press(i % 3 === 2 ? "Shift+Tab" : "Tab");
+      assert.ok(await page.evaluate(() => !!document.activeElement?.closest('[role="dialog"]')), "focus stays in the dialog");
+    }
+    await page.keyboard.press("Escape");
+    assert.equal(await page.$(testId("roi-modal")), null, "Escape closes the dialog");
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("data-testid")), "adjust-calculation", "focus returns");
+
+    await page.click(testId("adjust-calculation"));
+    await page.fill(testId("roi-user-minutes"), "20");
+    await page.fill(testId("roi-ci-minutes"), "10");
+    await page.click(testId("roi-save"));
+    assert.equal(await page.$(testId("roi-modal")), null);
+    assertClose(await dataValue(page, "metric-developer-time-saved-value"), (users * 20) / 60, "developer time saved", 0.01);
+    assertClose(await dataValue(page, "metric-ci-time-saved-value"), (ci * 10) / 60, "CI time saved", 0.01);
+
+    await page.reload();
+    await waitReady(page);
+    await assertMatchesApi(page, log, { user: 20, ci: 10 });
+    await context.close();
+  });
+
+  test("dark mode follows the system, toggles and is remembered", async () => {
+    const { page, context } = await openDashboard("", { colorScheme: "dark" });
+    await waitReady(page);
+    const theme = () => page.evaluate(() => document.documentElement.dataset.theme);
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert.equal(await theme(), "dark");
+    const dark = await background();
+    await page.click(testId("theme-toggle"));
+    assert.equal(await theme(), "light");
+    assert.notEqual(await background(), dark);
+    await page.reload();
+    await waitReady(page);
+    assert.equal(await theme(), "light", "the choice outlives a reload");
+    await page.click(testId("theme-toggle"));
+    assert.equal(await theme(), "dark");
+    await context.close();
+  });
+
+  test("inputs have labels, buttons have names, and keyboard focus is visible", async () => {
+    const { page, context } = await openDashboard();
+    await waitReady(page);
+    const unlabeled = await page.$$eval("input, select", (els) =>
+      els.filter((el) => el.labels.length === 0 && !el.getAttribute("aria-label") && !el.closest("label")).map((el) => el.outerHTML),
+    );
+    assert.deepEqual(unlabeled, []);
+    const unnamed = await page.$$eval("button, a", (els) => els.filter((el) => !(el.textContent?.trim() || el.getAttribute("aria-label"))).map((el) => el.outerHTML));
+    assert.deepEqual(unnamed, []);
+    await page.keyboard.press("Tab");
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+    assert.notEqual(outline, "none", "the focused element has a visible outline");
+    await context.close();
+  });
+
+  test("a wrong key shows the sign-in form with a message, and signing in works", async () => {
+    const { page, context } = await openDashboard("", { key: "not-the-key", clean: false });
+    await page.waitForSelector(testId("sign-in-message"));
+    assert.match(await text(page, "sign-in-message"), /401/);
+    await page.fill(testId("sign-in-secret"), KEY);
+    await page.click(testId("sign-in-submit"));
+    await waitReady(page);
+    await context.close();
+  });
+
+  test("403, an unreachable server and omitted per-user data show in the affected sections", async () => {
+    const forbidden = await openDashboard("", {
+      clean: false,
+      init: (page) =>
+        page.route(
+          (url) => isTrends(url.toString()),
+          (route) => route.fulfill({ status: 403, contentType: "application/json", body: JSON.stringify({ error: "forbidden", message: "denied", details: [] }) }),
+        ),
+    });
+    await forbidden.page.waitForSelector(`${testId("trend")} ${testId("error-forbidden")}`);
+    assert.match(await forbidden.page.textContent(testId("error-forbidden")), /mirrord-usage-viewer role/);
+    assert.equal((await forbidden.page.$$(testId("error-forbidden"))).length, 1, "only the trend section");
+    assert.ok(await forbidden.page.isVisible(testId("metric-developer-time-saved-value")));
+    await forbidden.context.close();
+
+    const unreachable = await openDashboard("", {
+      clean: false,
+      init: (page) => page.route((url) => isUsageJson(url.toString()), (route) => route.abort("connectionrefused")),
+    });
+    await unreachable.page.waitForSelector(testId("error-unreachable"));
+    assert.match(await unreachable.page.textContent(testId("error-unreachable")), /Server unreachable/);
+    await unreachable.page.unrouteAll();
+    await unreachable.page.click(`${testId("retry")} >> nth=0`);
+    await waitReady(unreachable.page);
+    await unreachable.context.close();
+
+    let omittedReport;
+    const omitted = await openDashboard("", {
+      clean: false,
+      init: (page) =>
+        page.route(
+          (url) => isUsageJson(url.toString()),
+          async (route) => {
+            const response = await route.fetch();
+            const json = await response.json();
+            omittedReport = structuredClone(json);
+            delete json.userMetrics;
+            json.userMetricsOmitted = "your role may only see totals.";
+            await route.fulfill({ response, json });
+          },
+        ),
+    });
+    await waitReady(omitted.page);
+    const notices = await omitted.page.$$eval(testId("user-metrics-omitted"), (els) => els.map((el) => el.textContent));
+    assert.equal(notices.length, 3);
+    assert.ok(notices.every((notice) => notice.includes("your role may only see totals.")));
+    // The range totals and the seats do not need the per-user rows.
+    await assertRangeTotals(omitted.page, omittedReport);
+    assert.equal(Number(await omitted.page.getAttribute(testId("metric-licenses-value"), "data-used")), omittedReport.generalMetrics.licensesUsed);
+    assert.deepEqual(omitted.log.consoleErrors, []);
+    await omitted.context.close();
+  });
+
+  test("the same build works under a sub path with relative URLs", async () => {
+    const proxy = await startStaticProxy(server.url, SUB_PATH);
+    proxies.push(proxy);
+    const { page, log, context } = await openDashboard("", { base: proxy.url });
+    await waitReady(page);
+    for (const url of log.requests) assert.ok(new URL(url).pathname.startsWith(SUB_PATH), `${url} stays under ${SUB_PATH}`);
+    await context.close();
+  });
+
+  test("screenshots in light and dark, desktop and narrow, without sideways scrolling", async () => {
+    const { big } = RANGES;
+    for (const colorScheme of ["light", "dark"]) {
+      for (const [name, viewport] of [
+        ["desktop", DESKTOP],
+        ["narrow", NARROW],
+      ]) {
+        const { page, context } = await openDashboard(`from=${big.fromDay}&to=${big.toDay}`, { viewport, colorScheme });
+        await waitReady(page);
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 0, `${name} ${colorScheme}: the page scrolls sideways by ${overflow}px`);
+        await page.screenshot({ path: join(ARTIFACTS, `dashboard-${colorScheme}-${name}.png`), fullPage: true });
+        if (name === "desktop") {
+          await page.click(testId("adjust-calculation"));
+          await page.screenshot({ path: join(ARTIFACTS, `roi-${colorScheme}-${name}.png`) });
+        }
+        await context.close();
+      }
+    }
+  });
+
+  test("time to a fully rendered dashboard with 2,000 users", async () => {
+    const { big } = RANGES;
+    const { page, log, context } = await openDashboard(`from=${big.fromDay}&to=${big.toDay}`, {
+      init: (p) =>
+        p.addInitScript(() => {
+          const observer = new MutationObserver(() => {
+            if (document.querySelector('[data-testid="app"][data-ready="true"]')) {
+              observer.disconnect();
+              window.__readyAt = performance.now();
+              requestAnimationFrame(() => (window.__paintedAt = performance.now()));
+            }
+          });
+          observer.observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-ready"] });
+        }),
+    });
+    await waitReady(page);
+    await page.waitForFunction(() => window.__paintedAt !== undefined);
+    const timing = await page.evaluate(() => {
+      const usage = performance.getEntriesByType("resource").find((e) => e.name.includes("/api/v1/reports/usage?"));
+      return { ready: window.__readyAt, painted: window.__paintedAt, usageRequest: usage ? usage.duration : null };
+    });
+    const report = await api(lastRequest(log, isUsageJson));
+    assert.equal(report.userMetrics.length, USER_COUNT);
+    console.log(
+      `# navigation -> all sections rendered with ${USER_COUNT} users: ${Math.round(timing.ready)} ms (next frame ${Math.round(timing.painted)} ms; usage request ${Math.round(timing.usageRequest)} ms); budget ${PERF_BUDGET_MS} ms${timing.painted > PERF_BUDGET_MS ? " — OVER BUDGET" : ""}`,
+    );
+    await context.close();
+  });
+
+  test("no console errors, and no request left the page's origin", () => {
+    for (const log of cleanLogs) assert.deepEqual(log.consoleErrors, [], `console errors on ${log.name}`);
+    const foreign = allRequests.filter(({ url, origin }) => !url.startsWith("data:") && !url.startsWith("blob:") && new URL(url).origin !== origin);
+    assert.deepEqual(foreign, []);
+    assert.ok(allRequests.length > 0);
+  });
+});
+
+async function collectAllPages(page) {
+  const seen = new Set();
+  for (let guard = 0; guard < 1000; guard++) {
+    const ids = await page.$$eval(testId("user-row"), (els) => els.map((el) => el.getAttribute("data-id")));
+    const pageNumber = Number(await page.getAttribute(testId("pagination"), "data-page"));
+    const pages = Number(await page.getAttribute(testId("pagination"), "data-pages"));
+    assert.equal(ids.length, pageNumber < pages ? 20 : ids.length, "20 rows on every page but the last");
+    assert.ok(ids.length <= 20 && ids.length > 0);
+    ids.forEach((id) => seen.add(id));
+    if (pageNumber >= pages) break;
+    await page.click(testId("pagination-next"));
+    await page.waitForFunction((n) => document.querySelector('[data-testid="pagination"]')?.getAttribute("data-page") === String(n), pageNumber + 1);
+  }
+  return seen;
+}
+
+function nextDay(day) {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + 86400_000).toISOString().slice(0, 10);
+}

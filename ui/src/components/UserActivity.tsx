@@ -1,0 +1,215 @@
+// The per-user table: searchable, sortable by every column, 20 rows a page, with downloads.
+
+import { useEffect, useId, useMemo, useState } from "react";
+import type { PrimaryKey, UserMetric } from "../api/types";
+import { PRIMARY_KEYS } from "../api/types";
+import { EMPTY, formatCount, formatDate, formatDateTime, formatDurationShort } from "../format";
+import {
+  DEFAULT_USER_SORT,
+  nextSort,
+  PAGE_SIZE,
+  pageCount,
+  pageOf,
+  PRIMARY_KEY_LABELS,
+  visibleUsers,
+  type UserSort,
+  type UserSortKey,
+} from "../state/userTable";
+import { Pagination } from "./Pagination";
+
+interface Column {
+  key: UserSortKey;
+  label: string;
+  numeric: boolean;
+}
+
+function columns(primaryKey: PrimaryKey): Column[] {
+  return [
+    { key: "id", label: PRIMARY_KEY_LABELS[primaryKey], numeric: false },
+    { key: "activeSince", label: "Active Since", numeric: false },
+    { key: "lastSession", label: "Last Session", numeric: false },
+    { key: "totalSessionTimeSeconds", label: "Total Time", numeric: true },
+    { key: "sessionCount", label: "Sessions", numeric: true },
+    { key: "avgSessionDurationSeconds", label: "Avg Duration", numeric: true },
+  ];
+}
+
+/** The identity fields other than the one the rows are grouped by, shown under the id. */
+function otherIdentity(row: UserMetric, primaryKey: PrimaryKey): string {
+  const parts: Array<[PrimaryKey, string | null]> = [
+    ["kubernetesUsername", row.kubernetesUsername],
+    ["clientUsername", row.clientUsername],
+    ["clientHostname", row.clientHostname],
+  ];
+  return parts
+    .filter(([key, value]) => key !== primaryKey && value)
+    .map(([, value]) => value)
+    .join(" · ");
+}
+
+interface UserToolbarProps {
+  search: string;
+  onSearch: (value: string) => void;
+  primaryKey: PrimaryKey;
+  onPrimaryKey: (key: PrimaryKey) => void;
+  onCsv: () => void;
+  onXlsx: () => void;
+  canDownloadCsv: boolean;
+  xlsxBusy: boolean;
+  csvRows: number;
+}
+
+export function UserToolbar({ search, onSearch, primaryKey, onPrimaryKey, onCsv, onXlsx, canDownloadCsv, xlsxBusy, csvRows }: UserToolbarProps) {
+  const searchId = useId();
+  const keyId = useId();
+  return (
+    <div className="table-toolbar">
+      <div className="field inline">
+        <label htmlFor={keyId}>Group by</label>
+        <select id={keyId} value={primaryKey} onChange={(event) => onPrimaryKey(event.target.value as PrimaryKey)} data-testid="primary-key">
+          {PRIMARY_KEYS.map((key) => (
+            <option key={key} value={key}>
+              {PRIMARY_KEY_LABELS[key]}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="field inline grow">
+        <label htmlFor={searchId}>Search</label>
+        <input
+          id={searchId}
+          type="search"
+          value={search}
+          placeholder="ID, user or hostname"
+          onChange={(event) => onSearch(event.target.value)}
+          data-testid="user-search"
+        />
+      </div>
+      <div className="downloads">
+        <button type="button" className="button" onClick={onCsv} disabled={!canDownloadCsv} data-testid="download-csv">
+          CSV<span className="visually-hidden"> of the {formatCount(csvRows)} rows shown</span>
+        </button>
+        <button type="button" className="button" onClick={onXlsx} aria-busy={xlsxBusy} disabled={xlsxBusy} data-testid="download-xlsx">
+          {xlsxBusy ? "Preparing…" : "XLSX"}
+          <span className="visually-hidden"> report for this range</span>
+        </button>
+      </div>
+    </div>
+  );
+}
+
+interface UserTableProps {
+  /** Rows after search and sort. */
+  rows: readonly UserMetric[];
+  primaryKey: PrimaryKey;
+  search: string;
+  sort: UserSort;
+  onSort: (sort: UserSort) => void;
+}
+
+export function UserTable({ rows, primaryKey, search, sort, onSort }: UserTableProps) {
+  const [page, setPage] = useState(1);
+  const pages = pageCount(rows.length);
+
+  // A new search, sort or data set starts again at the first page.
+  useEffect(() => setPage(1), [rows]);
+  const current = Math.min(page, pages);
+  const shown = pageOf(rows, current);
+
+  return (
+    <>
+      <div className="table-scroll">
+        <table className="data-table" data-testid="user-table" data-rows={rows.length}>
+          <caption className="visually-hidden">
+            Users by {PRIMARY_KEY_LABELS[primaryKey]}, sorted by {sort.key} {sort.direction === "asc" ? "ascending" : "descending"}
+          </caption>
+          <thead>
+            <tr>
+              {columns(primaryKey).map((column) => (
+                <th
+                  key={column.key}
+                  scope="col"
+                  className={column.numeric ? "numeric" : undefined}
+                  aria-sort={sort.key === column.key ? (sort.direction === "asc" ? "ascending" : "descending") : "none"}
+                >
+                  <button type="button" className="sort-button" onClick={() => onSort(nextSort(sort, column.key))} data-testid={`sort-${column.key}`}>
+                    {column.label}
+                    <span className="sort-indicator" aria-hidden="true">
+                      {sort.key === column.key ? (sort.direction === "asc" ? "▲" : "▼") : ""}
+                    </span>
+                  </button>
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((row, index) => (
+              <tr key={row.id ?? `row-${index}`} data-testid="user-row" data-id={row.id ?? ""}>
+                <th scope="row">
+                  <span className="identity">
+                    <span className={primaryKey === "machineId" ? "mono" : undefined}>{row.id ?? EMPTY}</span>
+                    <span className="muted small">{otherIdentity(row, primaryKey)}</span>
+                  </span>
+                </th>
+                <td title={formatDateTime(row.activeSince)} data-value={row.activeSince}>
+                  {formatDate(row.activeSince)}
+                </td>
+                <td title={formatDateTime(row.lastSession)} data-value={row.lastSession}>
+                  {formatDate(row.lastSession)}
+                </td>
+                <td className="numeric" data-value={row.totalSessionTimeSeconds}>
+                  {formatDurationShort(row.totalSessionTimeSeconds)}
+                </td>
+                <td className="numeric" data-value={row.sessionCount}>
+                  {formatCount(row.sessionCount)}
+                </td>
+                <td className="numeric" data-value={row.avgSessionDurationSeconds}>
+                  {formatDurationShort(row.avgSessionDurationSeconds)}
+                </td>
+              </tr>
+            ))}
+            {shown.length === 0 && (
+              <tr>
+                <td colSpan={6} className="empty-row" data-testid="user-table-empty">
+                  {search ? `No users match "${search}".` : "No sessions in this range. Pick a longer range, or All."}
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+      {rows.length > 0 && <Pagination page={current} total={rows.length} pageSize={PAGE_SIZE} onPage={setPage} label="User table pages" />}
+    </>
+  );
+}
+
+interface UserActivityProps {
+  users: readonly UserMetric[];
+  primaryKey: PrimaryKey;
+  onPrimaryKey: (key: PrimaryKey) => void;
+  onCsv: (rows: readonly UserMetric[]) => void;
+  onXlsx: () => void;
+  xlsxBusy: boolean;
+}
+
+export function UserActivity({ users, primaryKey, onPrimaryKey, onCsv, onXlsx, xlsxBusy }: UserActivityProps) {
+  const [search, setSearch] = useState("");
+  const [sort, setSort] = useState<UserSort>(DEFAULT_USER_SORT);
+  const rows = useMemo(() => visibleUsers(users, search, sort), [users, search, sort]);
+  return (
+    <>
+      <UserToolbar
+        search={search}
+        onSearch={setSearch}
+        primaryKey={primaryKey}
+        onPrimaryKey={onPrimaryKey}
+        onCsv={() => onCsv(rows)}
+        onXlsx={onXlsx}
+        canDownloadCsv={rows.length > 0}
+        xlsxBusy={xlsxBusy}
+        csvRows={rows.length}
+      />
+      <UserTable rows={rows} primaryKey={primaryKey} search={search} sort={sort} onSort={setSort} />
+    </>
+  );
+}

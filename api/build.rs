@@ -13,8 +13,7 @@ fn main() {
         Ok(dir) => PathBuf::from(dir),
         Err(_) if dist.join("index.html").is_file() => dist,
         Err(_) => {
-            let placeholder =
-                PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("ui-placeholder");
+            let placeholder = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("ui-placeholder");
             fs::create_dir_all(&placeholder).expect("create placeholder dir");
             fs::write(
                 placeholder.join("index.html"),

@@ -19,10 +19,7 @@ const KEY: &str = "bench-key";
 const BATCH: usize = 10_000;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 struct Server {
@@ -150,17 +147,12 @@ fn file_size(path: &Path) -> u64 {
 async fn main() {
     let sessions: u64 = env_or("BENCH_SESSIONS", 5_000_000);
     let days: i64 = env_or("BENCH_DAYS", 730);
-    let binary = PathBuf::from(std::env::var("MIRRORD_USAGE_BIN").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../target/release/mirrord-usage"
-        )
-        .to_owned()
-    }));
+    let binary = PathBuf::from(
+        std::env::var("MIRRORD_USAGE_BIN")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/mirrord-usage").to_owned()),
+    );
     let work = tempfile::tempdir().unwrap();
-    let end = DateTime::parse_from_rfc3339("2026-11-25T00:00:00Z")
-        .unwrap()
-        .to_utc();
+    let end = DateTime::parse_from_rfc3339("2026-11-25T00:00:00Z").unwrap().to_utc();
 
     // 1,700 developers (some with two machines) and 24 pipelines: about 2,000 identities.
     let org = Organisation {
@@ -211,12 +203,7 @@ async fn main() {
     drop(starts);
     let bodies: Vec<Vec<u8>> = batches
         .iter()
-        .map(|batch| {
-            serde_json::to_vec(&EventBatch {
-                events: batch.clone(),
-            })
-            .unwrap()
-        })
+        .map(|batch| serde_json::to_vec(&EventBatch { events: batch.clone() }).unwrap())
         .collect();
     let body_bytes: usize = bodies.iter().map(Vec::len).sum();
 
@@ -251,9 +238,7 @@ async fn main() {
     // Bare rusqlite for comparison, same rows, one transaction.
     let (rows, bare_seconds) = bare_insert(&work.path().join("bare.db"), &batches);
     let bare_rate = events as f64 / bare_seconds;
-    eprintln!(
-        "bare rusqlite: {rows} sessions ({events} events) in {bare_seconds:.1} s: {bare_rate:.0} events/s"
-    );
+    eprintln!("bare rusqlite: {rows} sessions ({events} events) in {bare_seconds:.1} s: {bare_rate:.0} events/s");
     drop(batches);
 
     // Size, after folding the WAL into the file.
@@ -318,17 +303,10 @@ async fn main() {
     )
     .await;
     let rss = server.peak_rss_kib();
-    eprintln!(
-        "peak resident memory of serve: {:.1} MiB",
-        rss as f64 / 1024.0
-    );
+    eprintln!("peak resident memory of serve: {:.1} MiB", rss as f64 / 1024.0);
 
     let now: DateTime<Utc> = Utc::now();
-    println!(
-        "## Run of {} on {}",
-        env!("CARGO_PKG_VERSION"),
-        now.format("%Y-%m-%d")
-    );
+    println!("## Run of {} on {}", env!("CARGO_PKG_VERSION"), now.format("%Y-%m-%d"));
     println!();
     println!(
         "History: {session_count} sessions ({:.1}% CI) from {} to {}, {identities} identities, {events} events \
@@ -341,9 +319,7 @@ async fn main() {
     println!();
     println!("| measure | result | target |");
     println!("|---|---|---|");
-    println!(
-        "| ingest over HTTP, 10k-event batches | {http_rate:.0} events/s | ≥ 50,000 events/s |"
-    );
+    println!("| ingest over HTTP, 10k-event batches | {http_rate:.0} events/s | ≥ 50,000 events/s |");
     println!(
         "| bare rusqlite insert, same sessions, one transaction | {bare_rate:.0} events/s (HTTP ingest is {:.2}× of it) | — |",
         http_rate / bare_rate

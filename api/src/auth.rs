@@ -42,19 +42,12 @@ pub enum Permission {
 /// Recognises a caller from a request. `Ok(None)`: not this authenticator's kind of request;
 /// `Err`: it is, and it is wrong (e.g. a bad key), which ends authentication.
 pub trait Authenticator: Send + Sync + fmt::Debug {
-    fn authenticate<'a>(
-        &'a self,
-        request: &'a Parts,
-    ) -> BoxFuture<'a, Result<Option<Principal>, ApiError>>;
+    fn authenticate<'a>(&'a self, request: &'a Parts) -> BoxFuture<'a, Result<Option<Principal>, ApiError>>;
 }
 
 /// Decides whether a caller holds a permission.
 pub trait Authorizer: Send + Sync + fmt::Debug {
-    fn allows<'a>(
-        &'a self,
-        principal: &'a Principal,
-        permission: Permission,
-    ) -> BoxFuture<'a, Result<bool, ApiError>>;
+    fn allows<'a>(&'a self, principal: &'a Principal, permission: Permission) -> BoxFuture<'a, Result<bool, ApiError>>;
 }
 
 /// Group given to callers that present the license key.
@@ -82,10 +75,7 @@ impl LicenseKey {
 }
 
 impl Authenticator for LicenseKey {
-    fn authenticate<'a>(
-        &'a self,
-        request: &'a Parts,
-    ) -> BoxFuture<'a, Result<Option<Principal>, ApiError>> {
+    fn authenticate<'a>(&'a self, request: &'a Parts) -> BoxFuture<'a, Result<Option<Principal>, ApiError>> {
         Box::pin(async move {
             let Some(presented) = request.headers.get(LICENSE_KEY_HEADER) else {
                 return Ok(None);
@@ -109,11 +99,7 @@ impl Authenticator for LicenseKey {
 pub struct AllowAuthenticated;
 
 impl Authorizer for AllowAuthenticated {
-    fn allows<'a>(
-        &'a self,
-        _: &'a Principal,
-        _: Permission,
-    ) -> BoxFuture<'a, Result<bool, ApiError>> {
+    fn allows<'a>(&'a self, _: &'a Principal, _: Permission) -> BoxFuture<'a, Result<bool, ApiError>> {
         Box::pin(async { Ok(true) })
     }
 }
@@ -126,10 +112,7 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn new(
-        authenticators: Vec<Arc<dyn Authenticator>>,
-        authorizer: Arc<dyn Authorizer>,
-    ) -> Self {
+    pub fn new(authenticators: Vec<Arc<dyn Authenticator>>, authorizer: Arc<dyn Authorizer>) -> Self {
         Auth {
             authenticators,
             authorizer,
@@ -138,10 +121,7 @@ impl Auth {
 
     /// Only the license key, which grants everything.
     pub fn license_key(key: impl Into<String>) -> Self {
-        Auth::new(
-            vec![Arc::new(LicenseKey::new(key))],
-            Arc::new(AllowAuthenticated),
-        )
+        Auth::new(vec![Arc::new(LicenseKey::new(key))], Arc::new(AllowAuthenticated))
     }
 
     pub async fn authenticate(&self, request: &Parts) -> Result<Principal, ApiError> {
@@ -155,20 +135,12 @@ impl Auth {
         )))
     }
 
-    pub async fn allows(
-        &self,
-        principal: &Principal,
-        permission: Permission,
-    ) -> Result<bool, ApiError> {
+    pub async fn allows(&self, principal: &Principal, permission: Permission) -> Result<bool, ApiError> {
         self.authorizer.allows(principal, permission).await
     }
 
     /// `Ok` when allowed, else a `403` naming the missing permission.
-    pub async fn require(
-        &self,
-        principal: &Principal,
-        permission: Permission,
-    ) -> Result<(), ApiError> {
+    pub async fn require(&self, principal: &Principal, permission: Permission) -> Result<(), ApiError> {
         if self.allows(principal, permission).await? {
             Ok(())
         } else {
@@ -220,10 +192,7 @@ mod tests {
     async fn the_right_key_authenticates_and_a_wrong_or_missing_one_does_not() {
         let auth = Auth::license_key("s3cret");
         assert_eq!(
-            auth.authenticate(&parts(Some("s3cret")))
-                .await
-                .unwrap()
-                .name,
+            auth.authenticate(&parts(Some("s3cret"))).await.unwrap().name,
             "license-key"
         );
         let wrong = auth.authenticate(&parts(Some("s3cre"))).await.unwrap_err();

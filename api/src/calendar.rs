@@ -60,11 +60,7 @@ pub fn month_first_day(month: i64) -> i64 {
 /// Smallest day boundary at or after `micros`.
 pub fn ceil_day(micros: Micros) -> i64 {
     let day = day_of(micros);
-    if day_start(day) == micros {
-        day
-    } else {
-        day + 1
-    }
+    if day_start(day) == micros { day } else { day + 1 }
 }
 
 /// Smallest month boundary at or after the start of `day`.
@@ -89,31 +85,15 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> Micros {
-        to_micros(
-            DateTime::parse_from_rfc3339(text)
-                .unwrap()
-                .with_timezone(&Utc),
-        )
+        to_micros(DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc))
     }
 
     #[test]
     fn weeks_start_on_monday() {
-        assert_eq!(
-            week_start(at("2026-11-25T13:00:00Z")),
-            at("2026-11-23T00:00:00Z")
-        );
-        assert_eq!(
-            week_start(at("2026-11-23T00:00:00Z")),
-            at("2026-11-23T00:00:00Z")
-        );
-        assert_eq!(
-            week_start(at("2026-11-22T23:59:59Z")),
-            at("2026-11-16T00:00:00Z")
-        );
-        assert_eq!(
-            week_start(at("1969-12-31T12:00:00Z")),
-            at("1969-12-29T00:00:00Z")
-        );
+        assert_eq!(week_start(at("2026-11-25T13:00:00Z")), at("2026-11-23T00:00:00Z"));
+        assert_eq!(week_start(at("2026-11-23T00:00:00Z")), at("2026-11-23T00:00:00Z"));
+        assert_eq!(week_start(at("2026-11-22T23:59:59Z")), at("2026-11-16T00:00:00Z"));
+        assert_eq!(week_start(at("1969-12-31T12:00:00Z")), at("1969-12-29T00:00:00Z"));
     }
 
     #[test]
@@ -149,9 +129,6 @@ mod tests {
         );
         let first = day_of(at("2026-03-01T00:00:00Z"));
         assert_eq!(month_first_day(ceil_month_of_day(first)), first);
-        assert_eq!(
-            month_start(ceil_month_of_day(first + 1)),
-            at("2026-04-01T00:00:00Z")
-        );
+        assert_eq!(month_start(ceil_month_of_day(first + 1)), at("2026-04-01T00:00:00Z"));
     }
 }

@@ -20,15 +20,11 @@ pub async fn serve(uri: Uri) -> Response {
     if let Some(response) = file(path) {
         return response;
     }
-    let looks_like_file = path
-        .rsplit('/')
-        .next()
-        .is_some_and(|last| last.contains('.'));
+    let looks_like_file = path.rsplit('/').next().is_some_and(|last| last.contains('.'));
     if looks_like_file {
         return (StatusCode::NOT_FOUND, format!("no file /{path}")).into_response();
     }
-    file("index.html")
-        .unwrap_or_else(|| (StatusCode::NOT_FOUND, "dashboard not built").into_response())
+    file("index.html").unwrap_or_else(|| (StatusCode::NOT_FOUND, "dashboard not built").into_response())
 }
 
 fn file(path: &str) -> Option<Response> {

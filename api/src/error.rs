@@ -17,23 +17,13 @@ pub enum Error {
     #[error(
         "the database at {path} was written by a newer mirrord-usage (schema version {found}, this build knows up to {known}); upgrade mirrord-usage or point --db at another file"
     )]
-    SchemaTooNew {
-        path: String,
-        found: usize,
-        known: usize,
-    },
+    SchemaTooNew { path: String, found: usize, known: usize },
 
     #[error("could not open the database at {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
+    Open { path: String, source: rusqlite::Error },
 
     #[error("could not write the report as {format}: {message}")]
-    Export {
-        format: &'static str,
-        message: String,
-    },
+    Export { format: &'static str, message: String },
 
     #[error("background task failed: {0}")]
     Task(String),

@@ -65,10 +65,7 @@ pub fn xlsx(report: &UsageReport, primary_key: PrimaryKey) -> Result<Vec<u8>> {
     let mut workbook = Workbook::new();
     let bold = Format::new().set_bold();
 
-    let general = workbook
-        .add_worksheet()
-        .set_name("General")
-        .map_err(error)?;
+    let general = workbook.add_worksheet().set_name("General").map_err(error)?;
     let g = &report.general_metrics;
     let a = &report.all_time_metrics;
     let c = &report.ci_metrics;
@@ -79,10 +76,7 @@ pub fn xlsx(report: &UsageReport, primary_key: PrimaryKey) -> Result<Vec<u8>> {
         ("Tier", Some(g.tier.clone())),
         ("Cluster", g.cluster_name.clone()),
         ("Operator version", g.operator_version.clone()),
-        (
-            "Last operator event",
-            g.last_operator_event.map(|t| t.to_rfc3339()),
-        ),
+        ("Last operator event", g.last_operator_event.map(|t| t.to_rfc3339())),
         ("First session", a.first_session_at.map(|t| t.to_rfc3339())),
     ];
     let number_rows: [(&str, Option<f64>); 12] = [
@@ -90,48 +84,24 @@ pub fn xlsx(report: &UsageReport, primary_key: PrimaryKey) -> Result<Vec<u8>> {
         ("Active users", Some(g.active_users as f64)),
         ("Active user sessions", Some(g.active_user_sessions as f64)),
         ("All-time user sessions", Some(a.total_session_count as f64)),
-        (
-            "All-time user session time (s)",
-            Some(a.total_session_time_seconds),
-        ),
-        (
-            "All-time CI sessions",
-            Some(a.total_ci_session_count as f64),
-        ),
-        (
-            "All-time CI session time (s)",
-            Some(a.total_ci_session_time_seconds),
-        ),
+        ("All-time user session time (s)", Some(a.total_session_time_seconds)),
+        ("All-time CI sessions", Some(a.total_ci_session_count as f64)),
+        ("All-time CI session time (s)", Some(a.total_ci_session_time_seconds)),
         (
             "Max concurrent user sessions",
             Some(a.max_concurrent_user_sessions as f64),
         ),
-        (
-            "Running CI sessions",
-            Some(c.current_running_sessions as f64),
-        ),
-        (
-            "Max concurrent CI sessions",
-            Some(c.max_concurrent_ci_sessions as f64),
-        ),
+        ("Running CI sessions", Some(c.current_running_sessions as f64)),
+        ("Max concurrent CI sessions", Some(c.max_concurrent_ci_sessions as f64)),
         ("CI sessions in period", Some(c.total_ci_sessions as f64)),
-        (
-            "Mean CI session duration (s)",
-            c.avg_ci_session_duration_seconds,
-        ),
+        ("Mean CI session duration (s)", c.avg_ci_session_duration_seconds),
     ];
-    general
-        .write_string_with_format(0, 0, "Metric", &bold)
-        .map_err(error)?;
-    general
-        .write_string_with_format(0, 1, "Value", &bold)
-        .map_err(error)?;
+    general.write_string_with_format(0, 0, "Metric", &bold).map_err(error)?;
+    general.write_string_with_format(0, 1, "Value", &bold).map_err(error)?;
     let mut row = 1;
     for (name, value) in text_rows {
         general.write_string(row, 0, name).map_err(error)?;
-        general
-            .write_string(row, 1, value.unwrap_or_default())
-            .map_err(error)?;
+        general.write_string(row, 1, value.unwrap_or_default()).map_err(error)?;
         row += 1;
     }
     for (name, value) in number_rows {
@@ -157,9 +127,7 @@ pub fn xlsx(report: &UsageReport, primary_key: PrimaryKey) -> Result<Vec<u8>> {
         let row = index as u32 + 1;
         let cells = user_cells(user);
         for (column, cell) in cells[..6].iter().enumerate() {
-            sheet
-                .write_string(row, column as u16, cell)
-                .map_err(error)?;
+            sheet.write_string(row, column as u16, cell).map_err(error)?;
         }
         let numbers = [
             user.session_count as f64,
@@ -168,9 +136,7 @@ pub fn xlsx(report: &UsageReport, primary_key: PrimaryKey) -> Result<Vec<u8>> {
             user.avg_daily_sessions,
         ];
         for (offset, value) in numbers.into_iter().enumerate() {
-            sheet
-                .write_number(row, 6 + offset as u16, value)
-                .map_err(error)?;
+            sheet.write_number(row, 6 + offset as u16, value).map_err(error)?;
         }
     }
     sheet.set_freeze_panes(1, 0).map_err(error)?;

@@ -57,10 +57,7 @@ impl EventProblem {
 
 /// The HTTP answer to a rejected batch: `400` when any event is invalid, else `409`.
 pub fn rejection(problems: Vec<EventProblem>) -> ApiError {
-    let invalid = problems
-        .iter()
-        .filter(|p| p.reason == ProblemKind::Invalid)
-        .count();
+    let invalid = problems.iter().filter(|p| p.reason == ProblemKind::Invalid).count();
     let conflicts = problems.len() - invalid;
     let first = &problems[0].message;
     let (status, code, summary) = if invalid > 0 {
@@ -101,11 +98,10 @@ impl ParsedBatch {
     /// Adds problems found among `events` (indexed within `events`) under their request index,
     /// keeping the list in request order.
     pub fn merge(&mut self, problems: Vec<EventProblem>) {
-        self.problems
-            .extend(problems.into_iter().map(|problem| EventProblem {
-                index: self.indexes[problem.index],
-                ..problem
-            }));
+        self.problems.extend(problems.into_iter().map(|problem| EventProblem {
+            index: self.indexes[problem.index],
+            ..problem
+        }));
         self.problems.sort_by_key(|problem| problem.index);
     }
 }
@@ -142,11 +138,9 @@ pub fn parse_batch(body: &[u8]) -> Result<ParsedBatch, ApiError> {
                     parsed.events.push(event);
                     parsed.indexes.push(index);
                 }
-                Err(message) => parsed.problems.push(EventProblem::invalid(
-                    index,
-                    Some(event.session_id()),
-                    message,
-                )),
+                Err(message) => parsed
+                    .problems
+                    .push(EventProblem::invalid(index, Some(event.session_id()), message)),
             },
             Err(error) => parsed.problems.push(EventProblem::invalid(
                 index,
@@ -169,9 +163,7 @@ fn session_id_of(raw: &RawValue) -> Option<String> {
         #[serde(rename = "sessionId")]
         session_id: String,
     }
-    serde_json::from_str::<Id>(raw.get())
-        .ok()
-        .map(|id| id.session_id)
+    serde_json::from_str::<Id>(raw.get()).ok().map(|id| id.session_id)
 }
 
 /// Checks what the types cannot: lengths and time bounds.
@@ -275,17 +267,11 @@ mod tests {
         assert!(parsed.problems.is_empty());
         let events = parsed.events;
         assert_eq!(events.len(), 2);
-        assert_eq!(
-            events[1].timestamp().to_rfc3339(),
-            "2026-01-01T09:00:00+00:00"
-        );
+        assert_eq!(events[1].timestamp().to_rfc3339(), "2026-01-01T09:00:00+00:00");
         let Event::SessionStart(start) = &events[1] else {
             panic!("a start")
         };
-        assert!(
-            start.ci.is_some(),
-            "an empty ci object still marks a CI session"
-        );
+        assert!(start.ci.is_some(), "an empty ci object still marks a CI session");
     }
 
     #[test]
@@ -300,33 +286,17 @@ mod tests {
             ]}"#,
         );
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        let indexes: Vec<u64> = details
-            .iter()
-            .map(|d| d["index"].as_u64().unwrap())
-            .collect();
+        let indexes: Vec<u64> = details.iter().map(|d| d["index"].as_u64().unwrap()).collect();
         assert_eq!(indexes, [1, 2, 3, 4]);
-        assert!(
-            details[0]["message"]
-                .as_str()
-                .unwrap()
-                .contains("sessionPause")
-        );
+        assert!(details[0]["message"].as_str().unwrap().contains("sessionPause"));
         assert_eq!(details[0]["sessionId"], "p");
-        assert!(
-            details[3]["message"]
-                .as_str()
-                .unwrap()
-                .contains("machineId")
-        );
+        assert!(details[3]["message"].as_str().unwrap().contains("machineId"));
     }
 
     #[test]
     fn oversized_batches_are_refused_with_413() {
         let event = r#"{"type":"sessionEnd","sessionId":"a","timestamp":"2026-01-01T10:00:00Z"}"#;
-        let body = format!(
-            "{{\"events\":[{}]}}",
-            vec![event; MAX_EVENTS_PER_BATCH + 1].join(",")
-        );
+        let body = format!("{{\"events\":[{}]}}", vec![event; MAX_EVENTS_PER_BATCH + 1].join(","));
         let error = parse_batch(body.as_bytes()).unwrap_err();
         assert_eq!(error.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(error.message.contains("10001"));

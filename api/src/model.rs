@@ -217,12 +217,10 @@ impl Dimensions {
     }
 
     pub fn intern_identity(&mut self, key: IdentityKey) -> Interned {
-        intern(&mut self.identities, &mut self.identity_ids, key, |key| {
-            Identity {
-                key,
-                first_user_start: None,
-                last_user_start: None,
-            }
+        intern(&mut self.identities, &mut self.identity_ids, key, |key| Identity {
+            key,
+            first_user_start: None,
+            last_user_start: None,
         })
     }
 
@@ -236,11 +234,7 @@ impl Dimensions {
 
     /// Restores a row read back from storage; ids must arrive in increasing order.
     pub fn restore_string(&mut self, id: DimId, value: &str) {
-        assert_eq!(
-            id as usize,
-            self.strings.len(),
-            "strings are restored in id order"
-        );
+        assert_eq!(id as usize, self.strings.len(), "strings are restored in id order");
         self.intern_string(value);
     }
 
@@ -255,11 +249,7 @@ impl Dimensions {
     }
 
     pub fn restore_target(&mut self, id: DimId, key: TargetKey) {
-        assert_eq!(
-            id as usize,
-            self.targets.len(),
-            "targets are restored in id order"
-        );
+        assert_eq!(id as usize, self.targets.len(), "targets are restored in id order");
         self.intern_target(key);
     }
 

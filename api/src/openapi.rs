@@ -45,10 +45,7 @@ pub fn document() -> Value {
             "from",
             "Start of the range (inclusive, RFC 3339). Default: the first session ever.",
         ),
-        time_parameter(
-            "to",
-            "End of the range (exclusive, RFC 3339). Default: now.",
-        ),
+        time_parameter("to", "End of the range (exclusive, RFC 3339). Default: now."),
         primary_key_parameter(),
     ];
     json!({

@@ -5,8 +5,8 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{HashMap, HashSet};
 
 use mirrord_usage_crds::report::{
-    AllTimeMetrics, CiMetrics, GeneralMetrics, Interval, PrimaryKey, ReportPeriod, TargetMetric,
-    TrendBucket, TrendReport, UsageReport, UserMetric,
+    AllTimeMetrics, CiMetrics, GeneralMetrics, Interval, PrimaryKey, ReportPeriod, TargetMetric, TrendBucket,
+    TrendReport, UsageReport, UserMetric,
 };
 
 use crate::calendar::{self, MICROS_PER_DAY, Micros};
@@ -48,8 +48,7 @@ fn identity_fields<'a>(dims: &'a Dimensions, key: &IdentityKey) -> [Option<&'a s
 fn profiles(dims: &Dimensions, primary_key: PrimaryKey) -> HashMap<DimId, UserProfile> {
     let mut profiles: HashMap<DimId, UserProfile> = HashMap::new();
     for (_, identity) in dims.identities() {
-        let (Some(first), Some(last)) = (identity.first_user_start, identity.last_user_start)
-        else {
+        let (Some(first), Some(last)) = (identity.first_user_start, identity.last_user_start) else {
             continue;
         };
         let candidate = UserProfile {
@@ -166,33 +165,28 @@ pub fn usage_report(snapshot: &Snapshot, settings: &ReportSettings) -> UsageRepo
         user_total += usage.total_micros;
         let identity = dims.identity(usage.identity).key;
         machines.insert(identity.machine_id);
-        let sums = users
-            .entry(identity.field(primary_key))
-            .or_insert(UserSums {
-                last_start: Micros::MIN,
-                ..UserSums::default()
-            });
+        let sums = users.entry(identity.field(primary_key)).or_insert(UserSums {
+            last_start: Micros::MIN,
+            ..UserSums::default()
+        });
         sums.sessions += usage.sessions;
         sums.total += usage.total_micros;
         sums.last_start = sums.last_start.max(usage.last_start);
     }
 
     let mut targets: HashMap<(DimId, DimId, DimId), TargetSums> = HashMap::new();
-    let mut add_target =
-        |namespace: DimId, target: DimId, sessions: u64, total: i64, who: &[DimId]| {
-            let target = dims.target(target);
-            let sums = targets
-                .entry((namespace, target.kind, target.name))
-                .or_default();
-            sums.sessions += sessions;
-            sums.total += total;
-            for &identity in who {
-                let user = dims.identity(identity).key.field(primary_key);
-                if user != ABSENT {
-                    sums.users.insert(user);
-                }
+    let mut add_target = |namespace: DimId, target: DimId, sessions: u64, total: i64, who: &[DimId]| {
+        let target = dims.target(target);
+        let sums = targets.entry((namespace, target.kind, target.name)).or_default();
+        sums.sessions += sessions;
+        sums.total += total;
+        for &identity in who {
+            let user = dims.identity(identity).key.field(primary_key);
+            if user != ABSENT {
+                sums.users.insert(user);
             }
-        };
+        }
+    };
     for usage in &snapshot.targets {
         add_target(
             usage.namespace,
@@ -214,33 +208,24 @@ pub fn usage_report(snapshot: &Snapshot, settings: &ReportSettings) -> UsageRepo
 
     let profiles = profiles(dims, primary_key);
     let days = days_in(snapshot.from, snapshot.to) as f64;
-    let mut user_rows: Vec<(DimId, &UserSums)> =
-        users.iter().map(|(&id, sums)| (id, sums)).collect();
+    let mut user_rows: Vec<(DimId, &UserSums)> = users.iter().map(|(&id, sums)| (id, sums)).collect();
     user_rows.sort_by(|(a_id, a), (b_id, b)| {
         (Reverse(a.total), Reverse(a.sessions))
             .cmp(&(Reverse(b.total), Reverse(b.sessions)))
-            .then_with(|| {
-                nulls_last(
-                    dims.string(*a_id).map(|s| &**s),
-                    dims.string(*b_id).map(|s| &**s),
-                )
-            })
+            .then_with(|| nulls_last(dims.string(*a_id).map(|s| &**s), dims.string(*b_id).map(|s| &**s)))
     });
     let user_metrics = user_rows
         .into_iter()
         .map(|(id, sums)| {
             let profile = profiles.get(&id);
             let fields = profile.map(|p| p.latest.1);
-            let field =
-                |pick: fn(&IdentityKey) -> DimId| fields.and_then(|key| text(dims, pick(&key)));
+            let field = |pick: fn(&IdentityKey) -> DimId| fields.and_then(|key| text(dims, pick(&key)));
             UserMetric {
                 id: text(dims, id),
                 kubernetes_username: field(|key| key.kubernetes_username),
                 client_username: field(|key| key.client_username),
                 client_hostname: field(|key| key.client_hostname),
-                active_since: calendar::from_micros(
-                    profile.map_or(sums.last_start, |p| p.first_user_start),
-                ),
+                active_since: calendar::from_micros(profile.map_or(sums.last_start, |p| p.first_user_start)),
                 last_session: calendar::from_micros(sums.last_start),
                 session_count: sums.sessions,
                 total_session_time_seconds: calendar::seconds(sums.total),
@@ -290,11 +275,7 @@ pub fn usage_report(snapshot: &Snapshot, settings: &ReportSettings) -> UsageRepo
         }
     }
     for interval in &snapshot.overlapping_running {
-        let edges = if interval.ci {
-            &mut ci_edges
-        } else {
-            &mut user_edges
-        };
+        let edges = if interval.ci { &mut ci_edges } else { &mut user_edges };
         edges.push((interval.start, 1));
         edges.push((interval.end, -1));
     }
@@ -304,10 +285,7 @@ pub fn usage_report(snapshot: &Snapshot, settings: &ReportSettings) -> UsageRepo
     UsageReport {
         general_metrics: GeneralMetrics {
             total_licenses: settings.total_licenses,
-            tier: settings
-                .tier
-                .clone()
-                .unwrap_or_else(|| UNKNOWN_TIER.to_owned()),
+            tier: settings.tier.clone().unwrap_or_else(|| UNKNOWN_TIER.to_owned()),
             active_users: users.keys().filter(|&&id| id != ABSENT).count() as u64,
             report_period: period(snapshot),
             operator_version: snapshot.operator_version.clone(),
@@ -321,13 +299,9 @@ pub fn usage_report(snapshot: &Snapshot, settings: &ReportSettings) -> UsageRepo
         },
         all_time_metrics: AllTimeMetrics {
             total_session_count: snapshot.user_totals.sessions + running_user,
-            total_session_time_seconds: calendar::seconds(
-                snapshot.user_totals.total_micros + running_user_time,
-            ),
+            total_session_time_seconds: calendar::seconds(snapshot.user_totals.total_micros + running_user_time),
             total_ci_session_count: snapshot.ci_totals.sessions + running_ci,
-            total_ci_session_time_seconds: calendar::seconds(
-                snapshot.ci_totals.total_micros + running_ci_time,
-            ),
+            total_ci_session_time_seconds: calendar::seconds(snapshot.ci_totals.total_micros + running_ci_time),
             max_concurrent_user_sessions: max_user,
             first_session_at: snapshot.first_session_at.map(calendar::from_micros),
         },
@@ -383,12 +357,7 @@ pub fn bucket_count(interval: Interval, from: Micros, to: Micros) -> u64 {
 }
 
 /// Usage per bucket of `interval` over the snapshot's range.
-pub fn trends(
-    snapshot: &Snapshot,
-    primary_key: PrimaryKey,
-    interval: Interval,
-    now: Micros,
-) -> TrendReport {
+pub fn trends(snapshot: &Snapshot, primary_key: PrimaryKey, interval: Interval, now: Micros) -> TrendReport {
     let dims = &*snapshot.dims;
     let (from, to) = (snapshot.from, snapshot.to);
     let mut starts = Vec::new();
@@ -451,9 +420,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::model::{
-        Identity, IdentityUsage, Interval as Span, TargetUsage, Totals, UsageBlock,
-    };
+    use crate::model::{Identity, IdentityUsage, Interval as Span, TargetUsage, Totals, UsageBlock};
 
     const HOUR: i64 = 3_600 * calendar::MICROS_PER_SECOND;
 
@@ -502,11 +469,7 @@ mod tests {
             }
         }
 
-        fn against(
-            self,
-            namespace: Option<&'static str>,
-            target: Option<(&'static str, &'static str)>,
-        ) -> Self {
+        fn against(self, namespace: Option<&'static str>, target: Option<(&'static str, &'static str)>) -> Self {
             Session {
                 namespace,
                 target,
@@ -527,25 +490,15 @@ mod tests {
         for session in sessions {
             let key = IdentityKey {
                 machine_id: dims.intern_string(session.machine).id(),
-                kubernetes_username: session
-                    .k8s_user
-                    .map_or(ABSENT, |u| dims.intern_string(u).id()),
+                kubernetes_username: session.k8s_user.map_or(ABSENT, |u| dims.intern_string(u).id()),
                 client_username: ABSENT,
                 client_hostname: ABSENT,
             };
             let identity = dims.intern_identity(key).id();
             if !session.ci {
                 let entry: &mut Identity = dims.identity_mut(identity);
-                entry.first_user_start = Some(
-                    entry
-                        .first_user_start
-                        .map_or(session.start, |s| s.min(session.start)),
-                );
-                entry.last_user_start = Some(
-                    entry
-                        .last_user_start
-                        .map_or(session.start, |s| s.max(session.start)),
-                );
+                entry.first_user_start = Some(entry.first_user_start.map_or(session.start, |s| s.min(session.start)));
+                entry.last_user_start = Some(entry.last_user_start.map_or(session.start, |s| s.max(session.start)));
             }
             let target = match session.target {
                 None => ABSENT,
@@ -558,9 +511,7 @@ mod tests {
                     dims.intern_target(key).id()
                 }
             };
-            let namespace = session
-                .namespace
-                .map_or(ABSENT, |n| dims.intern_string(n).id());
+            let namespace = session.namespace.map_or(ABSENT, |n| dims.intern_string(n).id());
             match session.end {
                 None => running.push(RunningSession {
                     identity,
@@ -715,10 +666,7 @@ mod tests {
         assert_eq!(report.general_metrics.active_users, 1);
         let users = report.user_metrics.unwrap();
         assert_eq!(users.len(), 2);
-        assert_eq!(
-            users[0].id, None,
-            "the null row has most time, yet sorts by time first"
-        );
+        assert_eq!(users[0].id, None, "the null row has most time, yet sorts by time first");
         assert_eq!(users[0].session_count, 2);
         assert_eq!(users[1].id.as_deref(), Some("alice"));
     }
@@ -728,9 +676,7 @@ mod tests {
         let sessions = [
             Session::user("m1", "2026-11-02T09:00:00Z", 0).running(),
             Session::user("m2", "2026-11-02T10:00:00Z", 4),
-            Session::user("ci", "2026-11-02T10:30:00Z", 0)
-                .ci()
-                .running(),
+            Session::user("ci", "2026-11-02T10:30:00Z", 0).ci().running(),
         ];
         let report = usage_report(
             &snapshot(&sessions, "2026-11-01T00:00:00Z", "2026-11-08T00:00:00Z"),
@@ -738,19 +684,10 @@ mod tests {
         );
         assert_eq!(report.general_metrics.active_user_sessions, 1);
         assert_eq!(report.ci_metrics.current_running_sessions, 1);
-        assert_eq!(
-            report.all_time_metrics.total_session_time_seconds,
-            7.0 * 3600.0
-        );
+        assert_eq!(report.all_time_metrics.total_session_time_seconds, 7.0 * 3600.0);
         assert_eq!(report.all_time_metrics.max_concurrent_user_sessions, 2);
-        assert_eq!(
-            report.all_time_metrics.total_ci_session_time_seconds,
-            1.5 * 3600.0
-        );
-        assert_eq!(
-            report.ci_metrics.avg_ci_session_duration_seconds,
-            Some(1.5 * 3600.0)
-        );
+        assert_eq!(report.all_time_metrics.total_ci_session_time_seconds, 1.5 * 3600.0);
+        assert_eq!(report.ci_metrics.avg_ci_session_duration_seconds, Some(1.5 * 3600.0));
     }
 
     #[test]
@@ -774,8 +711,7 @@ mod tests {
             Session::user("m1", "2026-11-02T11:00:00Z", 1),
             Session::user("m2", "2026-11-02T12:00:00Z", 1),
             Session::user("m2", "2026-11-02T13:00:00Z", 1).against(None, None),
-            Session::user("m3", "2026-11-02T14:00:00Z", 1)
-                .against(Some("billing"), Some(("Pod", "worker"))),
+            Session::user("m3", "2026-11-02T14:00:00Z", 1).against(Some("billing"), Some(("Pod", "worker"))),
         ];
         let report = usage_report(
             &snapshot(&sessions, "2026-11-01T00:00:00Z", "2026-11-08T00:00:00Z"),
@@ -812,12 +748,7 @@ mod tests {
             Session::user("ci", "2026-11-05T10:00:00Z", 1).ci(),
         ];
         let snap = snapshot(&sessions, "2026-11-01T12:00:00Z", "2026-11-06T00:00:00Z");
-        let report = trends(
-            &snap,
-            PrimaryKey::MachineId,
-            Interval::Day,
-            at("2026-11-10T00:00:00Z"),
-        );
+        let report = trends(&snap, PrimaryKey::MachineId, Interval::Day, at("2026-11-10T00:00:00Z"));
         let days: Vec<_> = report
             .buckets
             .iter()
@@ -843,12 +774,7 @@ mod tests {
         );
         assert_eq!(report.buckets[2].session_time_seconds, 3.0 * 3600.0);
 
-        let weekly = trends(
-            &snap,
-            PrimaryKey::MachineId,
-            Interval::Week,
-            at("2026-11-10T00:00:00Z"),
-        );
+        let weekly = trends(&snap, PrimaryKey::MachineId, Interval::Week, at("2026-11-10T00:00:00Z"));
         let starts: Vec<_> = weekly
             .buckets
             .iter()
@@ -864,11 +790,7 @@ mod tests {
         assert_eq!(bucket_count(Interval::Month, from, to), 3);
         assert_eq!(bucket_count(Interval::Day, from, to), 60);
         assert_eq!(
-            bucket_count(
-                Interval::Week,
-                at("2026-11-23T00:00:00Z"),
-                at("2026-11-30T00:00:00Z")
-            ),
+            bucket_count(Interval::Week, at("2026-11-23T00:00:00Z"), at("2026-11-30T00:00:00Z")),
             1
         );
         assert_eq!(bucket_count(Interval::Day, to, to), 0);

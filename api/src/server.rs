@@ -48,9 +48,7 @@ pub struct AppState {
 }
 
 /// Runs blocking store work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| ApiError::internal(&Error::Task(e.to_string())))
@@ -60,17 +58,11 @@ async fn blocking<T: Send + 'static>(
 /// `/api`.
 pub fn api_routes(state: AppState) -> Router {
     Router::new()
-        .route(
-            "/v1/events",
-            post(post_events).layer(DefaultBodyLimit::disable()),
-        )
+        .route("/v1/events", post(post_events).layer(DefaultBodyLimit::disable()))
         .route("/v1/reports/usage", get(get_usage_report))
         .route("/v1/reports/usage/trends", get(get_trends))
         .fallback(api_not_found)
-        .layer(middleware::from_fn_with_state(
-            state.auth.clone(),
-            auth::authenticate,
-        ))
+        .layer(middleware::from_fn_with_state(state.auth.clone(), auth::authenticate))
         .with_state(state)
 }
 
@@ -92,9 +84,7 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
 
 async fn readyz(store: Arc<dyn UsageStore>) -> Response {
@@ -105,21 +95,13 @@ async fn readyz(store: Arc<dyn UsageStore>) -> Response {
     };
     match blocking(move || store.snapshot(&probe)).await {
         Ok(Ok(_)) => "ok".into_response(),
-        Ok(Err(error)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("store unavailable: {error}"),
-        )
-            .into_response(),
+        Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {error}")).into_response(),
         Err(error) => error.into_response(),
     }
 }
 
 async fn api_not_found(OriginalUri(uri): OriginalUri, request: Request) -> ApiError {
-    ApiError::not_found(format!(
-        "no API endpoint {} {}",
-        request.method(),
-        uri.path()
-    ))
+    ApiError::not_found(format!("no API endpoint {} {}", request.method(), uri.path()))
 }
 
 async fn post_events(
@@ -127,31 +109,19 @@ async fn post_events(
     Extension(principal): Extension<Principal>,
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
-    state
-        .auth
-        .require(&principal, Permission::IngestEvents)
-        .await?;
-    let body: Bytes = axum::body::to_bytes(body, MAX_INGEST_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "batch_too_large",
-                format!(
-                    "the request body is larger than {MAX_INGEST_BODY_BYTES} bytes; split the batch"
-                ),
-            )
-        })?;
+    state.auth.require(&principal, Permission::IngestEvents).await?;
+    let body: Bytes = axum::body::to_bytes(body, MAX_INGEST_BODY_BYTES).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!("the request body is larger than {MAX_INGEST_BODY_BYTES} bytes; split the batch"),
+        )
+    })?;
     let parsed = blocking(move || ingest::parse_batch(&body)).await??;
     let store = state.store.clone();
     if !parsed.problems.is_empty() {
         // Say everything that is wrong at once: also what the well-formed events would hit.
-        let found = blocking(move || {
-            store
-                .check(&parsed.events)
-                .map(|problems| (parsed, problems))
-        })
-        .await??;
+        let found = blocking(move || store.check(&parsed.events).map(|problems| (parsed, problems))).await??;
         let (mut parsed, problems) = found;
         parsed.merge(problems);
         return Err(ingest::rejection(parsed.problems));
@@ -184,29 +154,25 @@ pub struct RangeParams {
     pub primary_key: PrimaryKey,
 }
 
-fn parse_time(
-    params: &HashMap<String, String>,
-    name: &str,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
+fn parse_time(params: &HashMap<String, String>, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
     params
         .get(name)
         .filter(|value| !value.is_empty())
         .map(|value| {
-            DateTime::parse_from_rfc3339(value).map(|time| time.to_utc()).map_err(|error| {
-                ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("{name} must be an RFC 3339 time such as 2026-11-01T00:00:00Z, not '{value}': {error}"),
-                )
-            })
+            DateTime::parse_from_rfc3339(value)
+                .map(|time| time.to_utc())
+                .map_err(|error| {
+                    ApiError::bad_request(
+                        "invalid_parameter",
+                        format!("{name} must be an RFC 3339 time such as 2026-11-01T00:00:00Z, not '{value}': {error}"),
+                    )
+                })
         })
         .transpose()
 }
 
 /// Reads `from`, `to` and `primaryKey` (also spelt `primary_key`); `to` defaults to `now`.
-pub fn range_params(
-    params: &HashMap<String, String>,
-    now: DateTime<Utc>,
-) -> Result<RangeParams, ApiError> {
+pub fn range_params(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<RangeParams, ApiError> {
     let from = parse_time(params, "from")?;
     let to = parse_time(params, "to")?.unwrap_or(now);
     if let Some(from) = from
@@ -221,10 +187,7 @@ pub fn range_params(
             ),
         ));
     }
-    let primary_key = match params
-        .get("primaryKey")
-        .or_else(|| params.get("primary_key"))
-    {
+    let primary_key = match params.get("primaryKey").or_else(|| params.get("primary_key")) {
         None => PrimaryKey::default(),
         Some(value) => value
             .parse()
@@ -257,16 +220,8 @@ impl AppState {
         }
     }
 
-    /// Computes the usage report, leaving out per-user rows the caller may not read.
-    pub async fn usage_report(
-        &self,
-        principal: &Principal,
-        range: RangeParams,
-    ) -> Result<UsageReport, ApiError> {
-        self.auth
-            .require(principal, Permission::ReadReports)
-            .await?;
-        let may_read_users = self.auth.allows(principal, Permission::ReadUsers).await?;
+    /// Computes the usage report over a range, as of the clock's now.
+    pub async fn compute_usage_report(&self, range: RangeParams) -> Result<UsageReport, ApiError> {
         let now = calendar::to_micros(self.clock.now());
         let settings = self.settings(range.primary_key, now);
         let store = self.store.clone();
@@ -275,11 +230,18 @@ impl AppState {
             to: range.to,
             granularity: Granularity::Month,
         };
-        let mut report = blocking(move || -> Result<UsageReport, Error> {
+        Ok(blocking(move || -> Result<UsageReport, Error> {
             let snapshot = store.snapshot(&query)?;
             Ok(report::usage_report(&snapshot, &settings))
         })
-        .await??;
+        .await??)
+    }
+
+    /// Computes the usage report, leaving out per-user rows the caller may not read.
+    pub async fn usage_report(&self, principal: &Principal, range: RangeParams) -> Result<UsageReport, ApiError> {
+        self.auth.require(principal, Permission::ReadReports).await?;
+        let may_read_users = self.auth.allows(principal, Permission::ReadUsers).await?;
+        let mut report = self.compute_usage_report(range).await?;
         if !may_read_users {
             report.user_metrics = None;
             report.user_metrics_omitted = Some(format!(
@@ -297,9 +259,7 @@ impl AppState {
         range: RangeParams,
         interval: Interval,
     ) -> Result<TrendReport, ApiError> {
-        self.auth
-            .require(principal, Permission::ReadReports)
-            .await?;
+        self.auth.require(principal, Permission::ReadReports).await?;
         let now = calendar::to_micros(self.clock.now());
         let store = self.store.clone();
         let granularity = if interval == Interval::Month {
@@ -348,24 +308,13 @@ async fn get_usage_report(
     };
     let range = range_params(&params, state.clock.now())?;
     if format != Format::Json {
-        state
-            .auth
-            .require(&principal, Permission::ReadUsers)
-            .await?;
+        state.auth.require(&principal, Permission::ReadUsers).await?;
     }
     let report = state.usage_report(&principal, range).await?;
     let name = format!(
         "mirrord-usage-{}-{}",
-        report
-            .general_metrics
-            .report_period
-            .from
-            .format("%Y%m%dT%H%M%SZ"),
-        report
-            .general_metrics
-            .report_period
-            .to
-            .format("%Y%m%dT%H%M%SZ")
+        report.general_metrics.report_period.from.format("%Y%m%dT%H%M%SZ"),
+        report.general_metrics.report_period.to.format("%Y%m%dT%H%M%SZ")
     );
     let file = |content_type: &'static str, extension: &str, bytes: Vec<u8>| {
         (

@@ -41,14 +41,7 @@ impl Organisation {
     }
 }
 
-const NAMESPACES: [&str; 6] = [
-    "shop",
-    "payments",
-    "search",
-    "identity",
-    "data-platform",
-    "staging",
-];
+const NAMESPACES: [&str; 6] = ["shop", "payments", "search", "identity", "data-platform", "staging"];
 const WORKLOADS: [(&str, &str, &str); 8] = [
     ("Deployment", "api", "app"),
     ("Deployment", "web", "frontend"),
@@ -60,10 +53,9 @@ const WORKLOADS: [(&str, &str, &str); 8] = [
     ("Pod", "debug-shell", "shell"),
 ];
 const FIRST_NAMES: [&str; 40] = [
-    "alice", "bob", "carol", "dan", "erin", "frank", "grace", "heidi", "ivan", "judy", "ken",
-    "lena", "mallory", "nick", "olivia", "peggy", "quinn", "rupert", "sybil", "trent", "uma",
-    "victor", "wendy", "xavier", "yara", "zoe", "amir", "bea", "chen", "dara", "eli", "farah",
-    "gus", "hana", "igor", "jin", "kofi", "lucia", "mo", "nia",
+    "alice", "bob", "carol", "dan", "erin", "frank", "grace", "heidi", "ivan", "judy", "ken", "lena", "mallory",
+    "nick", "olivia", "peggy", "quinn", "rupert", "sybil", "trent", "uma", "victor", "wendy", "xavier", "yara", "zoe",
+    "amir", "bea", "chen", "dara", "eli", "farah", "gus", "hana", "igor", "jin", "kofi", "lucia", "mo", "nia",
 ];
 const PROVIDERS: [&str; 2] = ["github", "gitlab"];
 const PIPELINES: [&str; 6] = [
@@ -134,9 +126,7 @@ pub struct Simulator {
 }
 
 fn hex_id(rng: &mut SmallRng, bytes: usize) -> String {
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.random::<u8>()))
-        .collect()
+    (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
 }
 
 impl Simulator {
@@ -174,15 +164,8 @@ impl Simulator {
 
     /// How many identities (machine, user, host) the organisation has.
     pub fn identity_count(&self) -> usize {
-        self.developers
-            .iter()
-            .map(|d| d.machines.len())
-            .sum::<usize>()
-            + self
-                .pipelines
-                .iter()
-                .map(|p| p.runners.len())
-                .sum::<usize>()
+        self.developers.iter().map(|d| d.machines.len()).sum::<usize>()
+            + self.pipelines.iter().map(|p| p.runners.len()).sum::<usize>()
     }
 
     fn developer(rng: &mut SmallRng, org: &Organisation, index: usize) -> Developer {
@@ -200,8 +183,7 @@ impl Simulator {
             })
             .collect();
         // A few clients authenticate without a recognisable Kubernetes user.
-        let kubernetes_username =
-            (!rng.random_bool(0.03)).then(|| format!("{client_username}@acme.example"));
+        let kubernetes_username = (!rng.random_bool(0.03)).then(|| format!("{client_username}@acme.example"));
         let namespace = rng.random_range(0..NAMESPACES.len() - 1);
         let mut favourites: Vec<usize> = (0..rng.random_range(2..=3))
             .map(|_| rng.random_range(0..WORKLOADS.len()))
@@ -271,11 +253,7 @@ impl Simulator {
             if relative < developer.join_day {
                 continue;
             }
-            let activity = if weekend {
-                0.03
-            } else {
-                developer.weekday_activity
-            };
+            let activity = if weekend { 0.03 } else { developer.weekday_activity };
             if !self.rng.random_bool(activity) {
                 continue;
             }
@@ -289,18 +267,14 @@ impl Simulator {
                     + (local_minute - developer.utc_offset * 60) * 60_000_000
                     + self.rng.random_range(0..60_000_000);
                 let seconds = duration.sample(&mut self.rng).clamp(20.0, 8.0 * 3600.0);
-                let machine =
-                    &developer.machines[self.rng.random_range(0..developer.machines.len())];
+                let machine = &developer.machines[self.rng.random_range(0..developer.machines.len())];
                 let roll: f64 = self.rng.random();
                 let (namespace, target) = if roll < 0.08 {
                     (developer.namespace, None)
                 } else if roll < 0.85 {
                     (
                         developer.namespace,
-                        Some(
-                            developer.favourites
-                                [self.rng.random_range(0..developer.favourites.len())],
-                        ),
+                        Some(developer.favourites[self.rng.random_range(0..developer.favourites.len())]),
                     )
                 } else {
                     (
@@ -326,11 +300,7 @@ impl Simulator {
                         }),
                         namespace: Some(NAMESPACES[namespace].to_owned()),
                         ci: None,
-                        cli_version: Some(Self::version(
-                            120,
-                            relative - developer.join_day / 2,
-                            14,
-                        )),
+                        cli_version: Some(Self::version(120, relative - developer.join_day / 2, 14)),
                         operator_version: Some(operator_version.clone()),
                     },
                     end: start + (seconds * 1e6) as i64,
@@ -339,15 +309,8 @@ impl Simulator {
         }
 
         for pipeline in &self.pipelines {
-            let rate = if weekend {
-                1.0
-            } else {
-                pipeline.runs_per_weekday
-            } * self.org.intensity
-                * self.org.ci_scale;
-            let runs = Poisson::new(rate)
-                .expect("positive rate")
-                .sample(&mut self.rng) as u64;
+            let rate = if weekend { 1.0 } else { pipeline.runs_per_weekday } * self.org.intensity * self.org.ci_scale;
+            let runs = Poisson::new(rate).expect("positive rate").sample(&mut self.rng) as u64;
             for _ in 0..runs {
                 let start = day_start + self.rng.random_range(6 * 3600..22 * 3600) * 1_000_000;
                 let seconds = ci_duration.sample(&mut self.rng).clamp(30.0, 2.0 * 3600.0);
@@ -407,8 +370,7 @@ impl Simulator {
         let active: Vec<usize> = (0..self.developers.len())
             .filter(|&i| self.developers[i].join_day <= self.org.history_days)
             .collect();
-        (!active.is_empty())
-            .then(|| &self.developers[active[self.rng.random_range(0..active.len())]])
+        (!active.is_empty()).then(|| &self.developers[active[self.rng.random_range(0..active.len())]])
     }
 
     /// A new session starting at `now` for a random developer, lasting a few minutes.
@@ -419,10 +381,9 @@ impl Simulator {
         let machine_pick: f64 = self.rng.random();
         let target_pick: f64 = self.rng.random();
         let developer = self.pick_live_developer()?.clone();
-        let machine =
-            &developer.machines[(machine_pick * developer.machines.len() as f64) as usize];
-        let (kind, name, container) = WORKLOADS
-            [developer.favourites[(target_pick * developer.favourites.len() as f64) as usize]];
+        let machine = &developer.machines[(machine_pick * developer.machines.len() as f64) as usize];
+        let (kind, name, container) =
+            WORKLOADS[developer.favourites[(target_pick * developer.favourites.len() as f64) as usize]];
         let relative = calendar::day_of(calendar::to_micros(now)) - self.first_day;
         let start = SessionStart {
             session_id,
@@ -441,10 +402,7 @@ impl Simulator {
             cli_version: Some(Self::version(120, relative - developer.join_day / 2, 14)),
             operator_version: Some(Self::version(100, relative, 30)),
         };
-        Some((
-            start,
-            now + Duration::minutes(minutes) + Duration::seconds(seconds),
-        ))
+        Some((start, now + Duration::minutes(minutes) + Duration::seconds(seconds)))
     }
 }
 
@@ -454,10 +412,7 @@ impl Iterator for Simulator {
     /// The next event of the history, in time order; `None` once the end time is reached.
     fn next(&mut self) -> Option<Event> {
         loop {
-            let next_start = self
-                .starts
-                .last()
-                .map(|p| calendar::to_micros(p.start.timestamp));
+            let next_start = self.starts.last().map(|p| calendar::to_micros(p.start.timestamp));
             let next_end = self.ends.peek().map(|Reverse((at, _))| *at);
             let day_end = calendar::day_start(self.next_day);
             // Everything before the next unplanned day is planned; a start comes before an end
@@ -468,9 +423,7 @@ impl Iterator for Simulator {
                 (None, Some(end)) => Some((end, false)),
                 (None, None) => None,
             };
-            let exhausted = self
-                .max_sessions
-                .is_some_and(|max| self.sessions_started >= max);
+            let exhausted = self.max_sessions.is_some_and(|max| self.sessions_started >= max);
             let more_days = self.next_day <= calendar::day_of(self.end) && !exhausted;
             match candidate {
                 Some((at, _)) if more_days && at >= day_end => {}
@@ -482,8 +435,7 @@ impl Iterator for Simulator {
                         continue;
                     }
                     self.sessions_started += 1;
-                    self.ends
-                        .push(Reverse((planned.end, planned.start.session_id.clone())));
+                    self.ends.push(Reverse((planned.end, planned.start.session_id.clone())));
                     return Some(Event::SessionStart(planned.start));
                 }
                 Some((_, false)) => {
@@ -502,8 +454,7 @@ impl Iterator for Simulator {
                 self.plan_day(day);
                 // Starts planned for before the history's beginning never happen.
                 let first = calendar::day_start(self.first_day);
-                self.starts
-                    .retain(|p| calendar::to_micros(p.start.timestamp) >= first);
+                self.starts.retain(|p| calendar::to_micros(p.start.timestamp) >= first);
             } else {
                 return None;
             }
@@ -518,9 +469,7 @@ mod tests {
     use super::*;
 
     fn history(org: Organisation) -> (Vec<Event>, Simulator) {
-        let end = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
-            .unwrap()
-            .to_utc();
+        let end = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").unwrap().to_utc();
         let mut simulator = Simulator::new(org, end);
         let events: Vec<Event> = simulator.by_ref().collect();
         (events, simulator)
@@ -534,10 +483,7 @@ mod tests {
             timestamps.windows(2).all(|pair| pair[0] <= pair[1]),
             "events come in time order"
         );
-        assert!(
-            *timestamps.last().unwrap()
-                < DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").unwrap()
-        );
+        assert!(*timestamps.last().unwrap() < DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").unwrap());
 
         let mut starts = HashMap::new();
         let mut ends = HashSet::new();
@@ -547,19 +493,14 @@ mod tests {
             match event {
                 Event::SessionStart(start) => {
                     assert!(
-                        starts
-                            .insert(start.session_id.clone(), start.timestamp)
-                            .is_none(),
+                        starts.insert(start.session_id.clone(), start.timestamp).is_none(),
                         "ids are unique"
                     );
                     machines.insert(start.machine_id.clone());
                     ci += usize::from(start.ci.is_some());
                 }
                 Event::SessionEnd(end) => {
-                    assert!(
-                        end.timestamp >= starts[&end.session_id],
-                        "an end follows its start"
-                    );
+                    assert!(end.timestamp >= starts[&end.session_id], "an end follows its start");
                     ends.insert(end.session_id.clone());
                 }
             }
@@ -587,14 +528,9 @@ mod tests {
         let (first, _) = history(org.clone());
         let (second, _) = history(org.clone());
         assert_eq!(first, second);
-        let end = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
-            .unwrap()
-            .to_utc();
+        let end = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").unwrap().to_utc();
         let capped: Vec<Event> = Simulator::new(org, end).with_max_sessions(100).collect();
-        let starts = capped
-            .iter()
-            .filter(|e| matches!(e, Event::SessionStart(_)))
-            .count();
+        let starts = capped.iter().filter(|e| matches!(e, Event::SessionStart(_))).count();
         assert_eq!(starts, 100);
     }
 }

@@ -35,10 +35,7 @@ async fn ingested_sessions_show_up_in_the_report_with_exact_numbers() {
     let (_dir, db) = temp_db();
     let server = TestServer::start(&db, NOW).await;
     let (status, body) = server.post_events(history()).await;
-    assert_eq!(
-        (status, body),
-        (200, json!({"accepted": 11, "duplicates": 0}))
-    );
+    assert_eq!((status, body), (200, json!({"accepted": 11, "duplicates": 0})));
 
     let (status, report) = server
         .get("/api/v1/reports/usage?from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z")
@@ -51,10 +48,7 @@ async fn ingested_sessions_show_up_in_the_report_with_exact_numbers() {
     assert_eq!(general["activeUserSessions"], 1);
     assert_eq!(general["licensesUsed"], 2);
     assert_eq!(general["userSessions"], 4);
-    assert_eq!(
-        general["userSessionTimeSeconds"],
-        3.0 * 3600.0 + 15.0 * 60.0 + 3600.0
-    );
+    assert_eq!(general["userSessionTimeSeconds"], 3.0 * 3600.0 + 15.0 * 60.0 + 3600.0);
     assert_eq!(general["operatorVersion"], "3.120.0");
     assert_eq!(general["lastOperatorEvent"], "2026-11-20T11:00:00Z");
     assert_eq!(
@@ -65,10 +59,7 @@ async fn ingested_sessions_show_up_in_the_report_with_exact_numbers() {
     let all_time = &report["allTimeMetrics"];
     assert_eq!(all_time["totalSessionCount"], 5);
     // 1h + 2h + 15m + 10m completed, and the running one for 1h until now.
-    assert_eq!(
-        all_time["totalSessionTimeSeconds"],
-        3600.0 * 4.0 + 25.0 * 60.0
-    );
+    assert_eq!(all_time["totalSessionTimeSeconds"], 3600.0 * 4.0 + 25.0 * 60.0);
     assert_eq!(all_time["totalCiSessionCount"], 1);
     assert_eq!(all_time["maxConcurrentUserSessions"], 2);
     assert_eq!(all_time["firstSessionAt"], "2026-10-15T09:00:00Z");
@@ -101,19 +92,13 @@ async fn the_default_range_runs_from_the_first_session_to_now() {
     let (_dir, db) = temp_db();
     let server = TestServer::start(&db, NOW).await;
     let (_, empty) = server.get("/api/v1/reports/usage").await;
-    assert_eq!(
-        empty["generalMetrics"]["reportPeriod"],
-        json!({"from": NOW, "to": NOW})
-    );
+    assert_eq!(empty["generalMetrics"]["reportPeriod"], json!({"from": NOW, "to": NOW}));
     assert_eq!(empty["userMetrics"], json!([]));
     assert_eq!(empty["allTimeMetrics"]["firstSessionAt"], Value::Null);
 
     server.post_events(history()).await;
     let (_, report) = server.get("/api/v1/reports/usage?format=json").await;
-    assert_eq!(
-        report["generalMetrics"]["reportPeriod"]["from"],
-        "2026-10-15T09:00:00Z"
-    );
+    assert_eq!(report["generalMetrics"]["reportPeriod"]["from"], "2026-10-15T09:00:00Z");
     assert_eq!(report["generalMetrics"]["activeUsers"], 3);
     server.stop().await;
 }
@@ -130,20 +115,14 @@ async fn repeated_and_reordered_delivery_stores_each_session_once() {
     let (_, once) = server.get("/api/v1/reports/usage").await;
 
     let (status, again) = server.post_events(events.clone()).await;
-    assert_eq!(
-        (status, again),
-        (200, json!({"accepted": 0, "duplicates": 11}))
-    );
+    assert_eq!((status, again), (200, json!({"accepted": 0, "duplicates": 11})));
     let (status, within) = server
         .post_events(json!([
             end("a1", "2026-11-02T10:00:00Z"),
             end("a1", "2026-11-02T10:00:00Z")
         ]))
         .await;
-    assert_eq!(
-        (status, within),
-        (200, json!({"accepted": 0, "duplicates": 2}))
-    );
+    assert_eq!((status, within), (200, json!({"accepted": 0, "duplicates": 2})));
     let (_, twice) = server.get("/api/v1/reports/usage").await;
     assert_eq!(once, twice);
     server.stop().await;
@@ -153,27 +132,18 @@ async fn repeated_and_reordered_delivery_stores_each_session_once() {
 async fn an_end_before_its_start_waits_and_counts_nowhere_until_the_start_arrives() {
     let (_dir, db) = temp_db();
     let server = TestServer::start(&db, NOW).await;
-    let (status, _) = server
-        .post_events(json!([end("late", "2026-11-05T10:00:00Z")]))
-        .await;
+    let (status, _) = server.post_events(json!([end("late", "2026-11-05T10:00:00Z")])).await;
     assert_eq!(status, 200);
-    let (_, report) = server
-        .get("/api/v1/reports/usage?from=2026-11-01T00:00:00Z")
-        .await;
+    let (_, report) = server.get("/api/v1/reports/usage?from=2026-11-01T00:00:00Z").await;
     assert_eq!(report["allTimeMetrics"]["totalSessionCount"], 0);
     assert_eq!(report["generalMetrics"]["activeUserSessions"], 0);
-    assert_eq!(
-        report["generalMetrics"]["lastOperatorEvent"],
-        "2026-11-05T10:00:00Z"
-    );
+    assert_eq!(report["generalMetrics"]["lastOperatorEvent"], "2026-11-05T10:00:00Z");
 
     let (status, _) = server
         .post_events(json!([start("late", "2026-11-05T09:00:00Z", "dave")]))
         .await;
     assert_eq!(status, 200);
-    let (_, report) = server
-        .get("/api/v1/reports/usage?from=2026-11-01T00:00:00Z")
-        .await;
+    let (_, report) = server.get("/api/v1/reports/usage?from=2026-11-01T00:00:00Z").await;
     assert_eq!(report["allTimeMetrics"]["totalSessionCount"], 1);
     assert_eq!(report["allTimeMetrics"]["totalSessionTimeSeconds"], 3600.0);
     assert_eq!(report["generalMetrics"]["activeUserSessions"], 0);
@@ -203,10 +173,7 @@ async fn conflicting_events_reject_the_whole_batch_with_409() {
         (json!(1), json!("conflict"))
     );
     assert!(
-        details[0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("timestamp, namespace"),
+        details[0]["message"].as_str().unwrap().contains("timestamp, namespace"),
         "{}",
         details[0]
     );
@@ -225,10 +192,7 @@ async fn conflicting_events_reject_the_whole_batch_with_409() {
         .iter()
         .map(|u| u["id"].as_str().unwrap())
         .collect();
-    assert!(
-        !users.contains(&"erin"),
-        "nothing of a rejected batch is stored"
-    );
+    assert!(!users.contains(&"erin"), "nothing of a rejected batch is stored");
     server.stop().await;
 }
 
@@ -273,18 +237,10 @@ async fn invalid_events_are_each_listed_with_400_and_nothing_is_stored() {
     assert_eq!(status, 400, "{body}");
     let details = body["details"].as_array().unwrap();
     assert_eq!(
-        details
-            .iter()
-            .map(|d| d["index"].as_u64().unwrap())
-            .collect::<Vec<_>>(),
+        details.iter().map(|d| d["index"].as_u64().unwrap()).collect::<Vec<_>>(),
         [1, 3]
     );
-    assert!(
-        details[0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("before its start")
-    );
+    assert!(details[0]["message"].as_str().unwrap().contains("before its start"));
 
     let (_, report) = server.get("/api/v1/reports/usage").await;
     assert_eq!(
@@ -326,11 +282,7 @@ async fn requests_without_the_right_license_key_get_401_json() {
     let (_dir, db) = temp_db();
     let server = TestServer::start(&db, NOW).await;
     for (key, hint) in [(None, "x-license-key"), (Some("wrong"), "does not match")] {
-        for path in [
-            "/api/v1/reports/usage",
-            "/api/v1/reports/usage/trends",
-            "/api/v1/nope",
-        ] {
+        for path in ["/api/v1/reports/usage", "/api/v1/reports/usage/trends", "/api/v1/nope"] {
             let mut request = server.client.get(format!("{}{path}", server.base));
             if let Some(key) = key {
                 request = request.header("x-license-key", key);
@@ -372,14 +324,9 @@ async fn bad_report_parameters_get_400_naming_the_value() {
     ] {
         let (status, body) = server.get(&format!("/api/v1/reports/usage?{query}")).await;
         assert_eq!(status, 400, "{query}");
-        assert!(
-            body["message"].as_str().unwrap().contains(fragment),
-            "{query}: {body}"
-        );
+        assert!(body["message"].as_str().unwrap().contains(fragment), "{query}: {body}");
     }
-    let (status, body) = server
-        .get("/api/v1/reports/usage/trends?interval=hour")
-        .await;
+    let (status, body) = server.get("/api/v1/reports/usage/trends?interval=hour").await;
     assert_eq!(status, 400);
     assert!(body["message"].as_str().unwrap().contains("'hour'"));
     let (status, body) = server
@@ -408,10 +355,7 @@ async fn csv_and_xlsx_hold_the_per_user_table() {
     assert_eq!(reader.headers().unwrap().get(0), Some("machineId"));
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 2);
-    assert_eq!(
-        (&rows[0][0], &rows[0][6], &rows[0][7]),
-        ("alice", "2", "10800")
-    );
+    assert_eq!((&rows[0][0], &rows[0][6], &rows[0][7]), ("alice", "2", "10800"));
 
     let (status, content_type, body) = server
         .get_bytes(&format!(
@@ -423,10 +367,7 @@ async fn csv_and_xlsx_hold_the_per_user_table() {
     let mut workbook: Xlsx<_> = Xlsx::new(std::io::Cursor::new(body)).unwrap();
     assert_eq!(workbook.sheet_names(), ["General", "Users"]);
     let users = workbook.worksheet_range("Users").unwrap();
-    assert_eq!(
-        users.get_value((0, 0)).unwrap().to_string(),
-        "clientHostname"
-    );
+    assert_eq!(users.get_value((0, 0)).unwrap().to_string(), "clientHostname");
     assert_eq!(users.get_value((1, 0)).unwrap().to_string(), "alice-laptop");
     assert_eq!(users.get_value((1, 6)).unwrap().to_string(), "2");
     let general = workbook.worksheet_range("General").unwrap();
@@ -459,10 +400,7 @@ async fn trends_cover_every_bucket_of_the_range() {
     let weeks = weekly["buckets"].as_array().unwrap();
     assert_eq!(weeks.first().unwrap()["start"], "2026-10-12T00:00:00Z");
     assert_eq!(weeks.last().unwrap()["start"], "2026-11-16T00:00:00Z");
-    let total: u64 = weeks
-        .iter()
-        .map(|w| w["userSessions"].as_u64().unwrap())
-        .sum();
+    let total: u64 = weeks.iter().map(|w| w["userSessions"].as_u64().unwrap()).sum();
     assert_eq!(total, 5);
     server.stop().await;
 }
@@ -472,9 +410,7 @@ async fn a_restart_on_the_same_file_gives_the_same_report() {
     let (_dir, db) = temp_db();
     let server = TestServer::start(&db, NOW).await;
     server.post_events(history()).await;
-    server
-        .post_events(json!([end("orphan", "2026-11-10T10:00:00Z")]))
-        .await;
+    server.post_events(json!([end("orphan", "2026-11-10T10:00:00Z")])).await;
     let (_, before) = server.get("/api/v1/reports/usage").await;
     let (_, trends_before) = server.get("/api/v1/reports/usage/trends").await;
     server.stop().await;
@@ -493,12 +429,8 @@ async fn a_restart_on_the_same_file_gives_the_same_report() {
     server.clock.set(at("2026-11-20T13:00:00Z"));
     let (_, later) = server.get("/api/v1/reports/usage").await;
     assert_eq!(
-        later["allTimeMetrics"]["totalSessionTimeSeconds"]
-            .as_f64()
-            .unwrap()
-            - completed["allTimeMetrics"]["totalSessionTimeSeconds"]
-                .as_f64()
-                .unwrap(),
+        later["allTimeMetrics"]["totalSessionTimeSeconds"].as_f64().unwrap()
+            - completed["allTimeMetrics"]["totalSessionTimeSeconds"].as_f64().unwrap(),
         3600.0,
         "the running session grows with the clock"
     );
@@ -535,17 +467,9 @@ async fn health_openapi_and_dashboard_are_served_without_a_key() {
     ] {
         assert!(document["paths"][path].is_object(), "{path}");
     }
-    assert!(
-        document["components"]["schemas"]["UsageReport"]["properties"]["generalMetrics"]
-            .is_object()
-    );
+    assert!(document["components"]["schemas"]["UsageReport"]["properties"]["generalMetrics"].is_object());
 
-    let page = server
-        .client
-        .get(format!("{}/", server.base))
-        .send()
-        .await
-        .unwrap();
+    let page = server.client.get(format!("{}/", server.base)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(
         page.headers()["content-type"]

@@ -11,8 +11,8 @@ use mirrord_usage_api::report::{self, ReportSettings};
 use mirrord_usage_api::store::{SqliteStore, UsageStore};
 use mirrord_usage_crds::event::{CiContext, Event, SessionEnd, SessionStart, Target};
 use mirrord_usage_crds::report::{
-    AllTimeMetrics, CiMetrics, GeneralMetrics, Interval, PrimaryKey, ReportPeriod, TargetMetric,
-    TrendBucket, TrendReport, UsageReport, UserMetric,
+    AllTimeMetrics, CiMetrics, GeneralMetrics, Interval, PrimaryKey, ReportPeriod, TargetMetric, TrendBucket,
+    TrendReport, UsageReport, UserMetric,
 };
 use proptest::prelude::*;
 use rand::rngs::SmallRng;
@@ -31,9 +31,7 @@ struct Session {
 
 impl Session {
     fn start_at(&self) -> Option<Micros> {
-        self.start
-            .as_ref()
-            .map(|s| calendar::to_micros(s.timestamp))
+        self.start.as_ref().map(|s| calendar::to_micros(s.timestamp))
     }
     fn ci(&self) -> bool {
         self.start.as_ref().is_some_and(|s| s.ci.is_some())
@@ -71,8 +69,7 @@ fn history(rng: &mut SmallRng, base: Micros) -> Vec<Session> {
             let start = if rng.random_bool(0.2) {
                 base + rng.random_range(-20..30) * MICROS_PER_DAY
             } else {
-                base + rng.random_range(-20 * 24 * 60..30 * 24 * 60) * MINUTE
-                    + rng.random_range(0..3) * 17
+                base + rng.random_range(-20 * 24 * 60..30 * 24 * 60) * MINUTE + rng.random_range(0..3) * 17
             };
             let end = match rng.random_range(0..10) {
                 0 | 1 => None,
@@ -85,8 +82,7 @@ fn history(rng: &mut SmallRng, base: Micros) -> Vec<Session> {
                 timestamp: calendar::from_micros(start),
                 machine_id: pick(rng, &["m0", "m1", "m2", "m3"]).to_owned(),
                 kubernetes_username: pick(rng, &[None, Some("u0"), Some("u1")]).map(str::to_owned),
-                client_username: pick(rng, &[None, Some("c0"), Some("c1"), Some("c2")])
-                    .map(str::to_owned),
+                client_username: pick(rng, &[None, Some("c0"), Some("c1"), Some("c2")]).map(str::to_owned),
                 client_hostname: pick(rng, &[None, Some("h0"), Some("h1")]).map(str::to_owned),
                 target: pick(
                     rng,
@@ -108,8 +104,7 @@ fn history(rng: &mut SmallRng, base: Micros) -> Vec<Session> {
                     ..CiContext::default()
                 }),
                 cli_version: None,
-                operator_version: pick(rng, &[None, Some("3.1.0"), Some("3.2.0")])
-                    .map(str::to_owned),
+                operator_version: pick(rng, &[None, Some("3.1.0"), Some("3.2.0")]).map(str::to_owned),
             };
             // Some starts never arrive: their ends are kept but count nowhere.
             let delivered = rng.random_bool(0.9);
@@ -136,11 +131,7 @@ fn deliveries(rng: &mut SmallRng, sessions: &[Session]) -> Vec<Vec<Event>> {
             }));
         }
     }
-    let repeats: Vec<Event> = events
-        .iter()
-        .filter(|_| rng.random_bool(0.2))
-        .cloned()
-        .collect();
+    let repeats: Vec<Event> = events.iter().filter(|_| rng.random_bool(0.2)).cloned().collect();
     events.extend(repeats);
     events.shuffle(rng);
     let mut batches = Vec::new();
@@ -197,10 +188,7 @@ fn reference_report(
 
     let mut user_rows: BTreeMap<Option<String>, Vec<&Session>> = BTreeMap::new();
     for session in users.iter().copied().filter(in_range) {
-        user_rows
-            .entry(session.field(key))
-            .or_default()
-            .push(session);
+        user_rows.entry(session.field(key)).or_default().push(session);
     }
     let days = (((to - from).max(0) + MICROS_PER_DAY - 1) / MICROS_PER_DAY).max(1) as f64;
     let mut user_metrics: Vec<(i64, UserMetric)> = user_rows
@@ -220,12 +208,8 @@ fn reference_report(
                     kubernetes_username: latest.field(PrimaryKey::KubernetesUsername),
                     client_username: latest.field(PrimaryKey::ClientUsername),
                     client_hostname: latest.field(PrimaryKey::ClientHostname),
-                    active_since: calendar::from_micros(
-                        ever.iter().map(|s| s.start_at().unwrap()).min().unwrap(),
-                    ),
-                    last_session: calendar::from_micros(
-                        rows.iter().map(|s| s.start_at().unwrap()).max().unwrap(),
-                    ),
+                    active_since: calendar::from_micros(ever.iter().map(|s| s.start_at().unwrap()).min().unwrap()),
+                    last_session: calendar::from_micros(rows.iter().map(|s| s.start_at().unwrap()).max().unwrap()),
                     session_count: count,
                     total_session_time_seconds: seconds(total),
                     avg_session_duration_seconds: seconds(total) / count as f64,
@@ -260,16 +244,14 @@ fn reference_report(
     }
     let mut target_metrics: Vec<TargetMetric> = targets
         .into_iter()
-        .map(
-            |((namespace, kind, name), (count, total, users))| TargetMetric {
-                namespace,
-                kind,
-                name,
-                session_count: count,
-                total_session_time_seconds: seconds(total),
-                unique_users: users.len() as u64,
-            },
-        )
+        .map(|((namespace, kind, name), (count, total, users))| TargetMetric {
+            namespace,
+            kind,
+            name,
+            session_count: count,
+            total_session_time_seconds: seconds(total),
+            unique_users: users.len() as u64,
+        })
         .collect();
     target_metrics.sort_by(|a, b| {
         b.session_count
@@ -285,10 +267,7 @@ fn reference_report(
         .iter()
         .filter_map(|s| {
             let start = s.start.as_ref().unwrap();
-            start
-                .operator_version
-                .clone()
-                .map(|v| (s.start_at().unwrap(), v))
+            start.operator_version.clone().map(|v| (s.start_at().unwrap(), v))
         })
         .max()
         .map(|(_, v)| v);
@@ -314,14 +293,7 @@ fn reference_report(
                 .collect::<HashSet<_>>()
                 .len() as u64,
             user_sessions: users.iter().copied().filter(in_range).count() as u64,
-            user_session_time_seconds: seconds(
-                users
-                    .iter()
-                    .copied()
-                    .filter(in_range)
-                    .map(|s| s.duration(now))
-                    .sum(),
-            ),
+            user_session_time_seconds: seconds(users.iter().copied().filter(in_range).map(|s| s.duration(now)).sum()),
             cluster_name: None,
             chart_version: None,
         },
@@ -384,15 +356,8 @@ fn reference_trends(
             user_sessions: users.len() as u64,
             ci_sessions: (inside.len() - users.len()) as u64,
             session_time_seconds: seconds(users.iter().map(|s| s.duration(now)).sum()),
-            active_users: users
-                .iter()
-                .filter_map(|s| s.field(key))
-                .collect::<HashSet<_>>()
-                .len() as u64,
-            new_users: firsts
-                .values()
-                .filter(|&&first| (lo..hi).contains(&first))
-                .count() as u64,
+            active_users: users.iter().filter_map(|s| s.field(key)).collect::<HashSet<_>>().len() as u64,
+            new_users: firsts.values().filter(|&&first| (lo..hi).contains(&first)).count() as u64,
         });
         start = next;
     }
@@ -424,11 +389,7 @@ fn normalised<T: serde::Serialize>(value: &T) -> serde_json::Value {
 
 fn check(seed: u64) {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let base = calendar::to_micros(
-        DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
-            .unwrap()
-            .to_utc(),
-    );
+    let base = calendar::to_micros(DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").unwrap().to_utc());
     let sessions = history(&mut rng, base);
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("usage.db")).unwrap();
@@ -439,8 +400,7 @@ fn check(seed: u64) {
     }
     // Restarting must not change anything.
     drop(store);
-    let store: Arc<dyn UsageStore> =
-        Arc::new(SqliteStore::open(dir.path().join("usage.db")).unwrap());
+    let store: Arc<dyn UsageStore> = Arc::new(SqliteStore::open(dir.path().join("usage.db")).unwrap());
 
     let candidates = [
         base - 20 * MICROS_PER_DAY,
@@ -473,13 +433,7 @@ fn check(seed: u64) {
         };
         let expected = reference_report(&sessions, from, to, key, now);
         for granularity in [Granularity::Day, Granularity::Month] {
-            let snapshot = store
-                .snapshot(&SnapshotQuery {
-                    from,
-                    to,
-                    granularity,
-                })
-                .unwrap();
+            let snapshot = store.snapshot(&SnapshotQuery { from, to, granularity }).unwrap();
             let actual = report::usage_report(&snapshot, &settings);
             assert_eq!(
                 normalised(&actual),
@@ -493,13 +447,7 @@ fn check(seed: u64) {
         } else {
             Granularity::Day
         };
-        let snapshot = store
-            .snapshot(&SnapshotQuery {
-                from,
-                to,
-                granularity,
-            })
-            .unwrap();
+        let snapshot = store.snapshot(&SnapshotQuery { from, to, granularity }).unwrap();
         let expected = reference_trends(&sessions, snapshot.from, snapshot.to, key, interval, now);
         let actual = report::trends(&snapshot, key, interval, now);
         assert_eq!(

@@ -24,6 +24,9 @@ pub enum Command {
     /// Fill a fresh database with a simulated organisation and serve it, with new sessions
     /// arriving while it runs.
     Demo(DemoArgs),
+    /// Serve and keep MirrordUsageReports up to date in a Kubernetes cluster, collecting
+    /// sessions from the mirrord operator.
+    Controller(ControllerArgs),
     /// Print the MirrordUsageReport CustomResourceDefinition as YAML.
     Crdgen,
 }
@@ -64,12 +67,7 @@ pub struct ServeArgs {
     )]
     pub listen: SocketAddr,
     /// Key every /api/v1 request must carry in the x-license-key header.
-    #[arg(
-        long,
-        env = "MIRRORD_USAGE_LICENSE_KEY",
-        value_name = "KEY",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "MIRRORD_USAGE_LICENSE_KEY", value_name = "KEY", hide_env_values = true)]
     pub license_key: Option<String>,
     #[command(flatten)]
     pub installation: InstallationArgs,
@@ -89,28 +87,13 @@ pub struct DemoArgs {
     )]
     pub listen: SocketAddr,
     /// Key for the API; default: a random one, printed.
-    #[arg(
-        long,
-        env = "MIRRORD_USAGE_LICENSE_KEY",
-        value_name = "KEY",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "MIRRORD_USAGE_LICENSE_KEY", value_name = "KEY", hide_env_values = true)]
     pub license_key: Option<String>,
     /// Seats bought.
-    #[arg(
-        long,
-        env = "MIRRORD_USAGE_LICENSES",
-        default_value_t = 200,
-        value_name = "N"
-    )]
+    #[arg(long, env = "MIRRORD_USAGE_LICENSES", default_value_t = 200, value_name = "N")]
     pub licenses: u64,
     /// Subscription tier.
-    #[arg(
-        long,
-        env = "MIRRORD_USAGE_TIER",
-        default_value = "Enterprise",
-        value_name = "NAME"
-    )]
+    #[arg(long, env = "MIRRORD_USAGE_TIER", default_value = "Enterprise", value_name = "NAME")]
     pub tier: String,
     /// Name of the cluster shown in the dashboard.
     #[arg(
@@ -126,4 +109,29 @@ pub struct DemoArgs {
     /// Seed of the simulation; default: random.
     #[arg(long, env = "MIRRORD_USAGE_SEED", value_name = "N")]
     pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ControllerArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Seconds between reads of the mirrord operator's running sessions; 0 turns reading off.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_OPERATOR_POLL_INTERVAL",
+        default_value_t = 5,
+        value_name = "SECONDS"
+    )]
+    pub operator_poll_interval: u64,
+    /// Create the reports current-month and all-time when missing.
+    #[arg(long, env = "MIRRORD_USAGE_DEFAULT_REPORTS", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub default_reports: bool,
+    /// Least seconds between report refreshes caused by arriving sessions.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_REPORT_TRIGGER_INTERVAL",
+        default_value_t = 3,
+        value_name = "SECONDS"
+    )]
+    pub report_trigger_interval: u64,
 }

@@ -11,8 +11,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use mirrord_usage_api::auth::Auth;
+use mirrord_usage_api::clock::SystemClock;
 use mirrord_usage_api::ingest;
-use mirrord_usage_api::server::Installation;
+use mirrord_usage_api::server::{AppState, Installation};
 use mirrord_usage_api::simulation::{Organisation, Simulator};
 use mirrord_usage_api::store::{SqliteStore, UsageStore};
 use mirrord_usage_crds::MAX_EVENTS_PER_BATCH;
@@ -26,15 +27,13 @@ fn data_dir() -> anyhow::Result<PathBuf> {
     let stamp = Utc::now().format("%Y%m%dT%H%M%S");
     let suffix: u32 = rand::rng().random();
     let dir = std::env::temp_dir().join(format!("mirrord-usage-demo-{stamp}-{suffix:08x}"));
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("could not create the data directory {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("could not create the data directory {}", dir.display()))?;
     Ok(dir)
 }
 
 fn store_events(store: &dyn UsageStore, events: &[Event]) -> anyhow::Result<()> {
     for event in events {
-        ingest::validate(event)
-            .map_err(|message| anyhow::anyhow!("simulated event rejected: {message}"))?;
+        ingest::validate(event).map_err(|message| anyhow::anyhow!("simulated event rejected: {message}"))?;
     }
     store
         .ingest(events)
@@ -53,9 +52,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     let key = args.license_key.unwrap_or_else(|| {
         let mut rng = rand::rng();
-        (0..16)
-            .map(|_| format!("{:02x}", rng.random::<u8>()))
-            .collect()
+        (0..16).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
     });
     let seed = args.seed.unwrap_or_else(|| rand::rng().random());
     // Bind first: a port conflict should not cost the time of the simulation.
@@ -63,9 +60,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     eprintln!(
         "data directory: {}",
-        db.parent()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
+        db.parent().map(|p| p.display().to_string()).unwrap_or_default()
     );
     let org = Organisation::demo(seed);
     eprintln!(
@@ -90,10 +85,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             eprint!("\rstored {stored} events");
             let _ = std::io::stderr().flush();
         }
-        eprintln!(
-            "\rstored {stored} events in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
+        eprintln!("\rstored {stored} events in {:.1} s", started.elapsed().as_secs_f64());
         Ok((Arc::new(store), simulator))
     })
     .await??;
@@ -107,9 +99,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let base = format!("http://{host}:{}", addr.port());
     eprintln!();
     eprintln!("Open the dashboard:  {base}/?key={key}");
-    eprintln!(
-        "Or ask the API:      curl -H 'x-license-key: {key}' '{base}/api/v1/reports/usage?format=json'"
-    );
+    eprintln!("Or ask the API:      curl -H 'x-license-key: {key}' '{base}/api/v1/reports/usage?format=json'");
     eprintln!("Stop with Ctrl-C.");
     eprintln!();
 
@@ -120,7 +110,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         cluster_name: Some(args.cluster_name),
         chart_version: args.chart_version,
     };
-    serve::run_server(listener, store, Auth::license_key(key), installation).await
+    let state = AppState {
+        store,
+        installation,
+        auth: Auth::license_key(key),
+        clock: Arc::new(SystemClock),
+    };
+    serve::run_server(listener, state).await
 }
 
 /// Keeps the organisation working: ends sessions when due and starts new ones now and then.

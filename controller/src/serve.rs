@@ -1,13 +1,14 @@
 //! `mirrord-usage serve`: the store and the HTTP server, without Kubernetes.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use mirrord_usage_api::auth::Auth;
 use mirrord_usage_api::clock::SystemClock;
 use mirrord_usage_api::server::{self, AppState, Installation};
-use mirrord_usage_api::store::{SqliteStore, UsageStore};
+use mirrord_usage_api::store::SqliteStore;
 use tokio::net::TcpListener;
 
 use crate::cli::{InstallationArgs, ServeArgs};
@@ -24,45 +25,70 @@ impl From<InstallationArgs> for Installation {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let Some(key) = args.license_key.filter(|key| !key.is_empty()) else {
-        bail!(
+    let key = license_key(args.license_key)?;
+    let store = open_store(args.db).await?;
+    let listener = bind(args.listen).await?;
+    let state = AppState {
+        store: Arc::new(store),
+        installation: args.installation.into(),
+        auth: Auth::license_key(key),
+        clock: Arc::new(SystemClock),
+    };
+    run_server(listener, state).await
+}
+
+/// The configured license key, or an error saying how to set one.
+pub fn license_key(key: Option<String>) -> anyhow::Result<String> {
+    match key.filter(|key| !key.is_empty()) {
+        Some(key) => Ok(key),
+        None => bail!(
             "no license key is set: every /api/v1 request must carry it in the x-license-key header. \
              Pass --license-key <key> or set MIRRORD_USAGE_LICENSE_KEY"
-        );
-    };
-    let db = args.db.clone();
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&db)).await??;
-    let listener = bind(args.listen).await?;
-    run_server(
-        listener,
-        Arc::new(store),
-        Auth::license_key(key),
-        args.installation.into(),
-    )
-    .await
+        ),
+    }
+}
+
+/// Opens the database, refusing when another mirrord-usage process writes to it.
+pub async fn open_store(db: PathBuf) -> anyhow::Result<SqliteStore> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<SqliteStore> {
+        let lock_path = PathBuf::from(format!("{}.lock", db.display()));
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("could not create {}", lock_path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "another mirrord-usage process is using {} (it holds {}); only one may write to a database",
+                db.display(),
+                lock_path.display()
+            ),
+            Err(std::fs::TryLockError::Error(error)) => {
+                return Err(error).with_context(|| format!("could not lock {}", lock_path.display()));
+            }
+        }
+        let store = SqliteStore::open(&db)?;
+        // Held for the life of the process: the file stays open until exit.
+        std::mem::forget(lock);
+        Ok(store)
+    })
+    .await?
 }
 
 /// Binds `addr`, saying what to do when it is taken.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| {
-        format!("could not listen on {addr}; if it is in use, pass --listen with another address (port 0 picks a free one)")
+        format!(
+            "could not listen on {addr}; if it is in use, pass --listen with another address (port 0 picks a free one)"
+        )
     })
 }
 
 /// Serves until SIGINT or SIGTERM.
-pub async fn run_server(
-    listener: TcpListener,
-    store: Arc<dyn UsageStore>,
-    auth: Auth,
-    installation: Installation,
-) -> anyhow::Result<()> {
+pub async fn run_server(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    let state = AppState {
-        store,
-        installation,
-        auth,
-        clock: Arc::new(SystemClock),
-    };
     // Scripts and tests wait for this line.
     println!("listening on http://{addr}");
     tracing::info!(%addr, dashboard = mirrord_usage_api::dashboard::is_built(), "serving");
@@ -76,8 +102,7 @@ pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

@@ -3,6 +3,7 @@
 //! Nothing here does I/O.
 
 pub mod event;
+pub mod operator;
 pub mod report;
 pub mod usage_report;
 

@@ -91,9 +91,7 @@ impl FromStr for Interval {
             "day" => Ok(Interval::Day),
             "week" => Ok(Interval::Week),
             "month" => Ok(Interval::Month),
-            other => Err(format!(
-                "interval must be one of day, week, month, not '{other}'"
-            )),
+            other => Err(format!("interval must be one of day, week, month, not '{other}'")),
         }
     }
 }

@@ -4,7 +4,11 @@
 mod blocks;
 pub mod sqlite;
 
+use std::collections::HashMap;
+
 use mirrord_usage_crds::event::Event;
+
+use crate::calendar::Micros;
 
 use crate::error::Error;
 use crate::ingest::EventProblem;
@@ -37,6 +41,28 @@ impl From<rusqlite::Error> for IngestFailure {
     }
 }
 
+/// What is stored of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionState {
+    pub start: Option<Micros>,
+    pub end: Option<Micros>,
+}
+
+impl SessionState {
+    pub fn is_running(&self) -> bool {
+        self.start.is_some() && self.end.is_none()
+    }
+}
+
+/// A session started from what the operator showed as running, and when it was last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    pub session_id: String,
+    pub last_seen: Micros,
+    /// What is stored of it (both `None` if nothing is).
+    pub state: SessionState,
+}
+
 /// Storage of sessions. Implementations serialise writers; readers see committed batches whole.
 pub trait UsageStore: Send + Sync + std::fmt::Debug + 'static {
     /// Stores a batch of validated events, all or nothing.
@@ -47,4 +73,16 @@ pub trait UsageStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Reads what a report over a range needs, consistently.
     fn snapshot(&self, query: &SnapshotQuery) -> Result<Snapshot, Error>;
+
+    /// What is stored of each of these sessions; unknown ones are left out.
+    fn known_sessions(&self, session_ids: &[String]) -> Result<HashMap<String, SessionState>, Error>;
+
+    /// Sessions being watched on the operator, oldest id first.
+    fn watched(&self) -> Result<Vec<Watched>, Error>;
+
+    /// Records that these sessions were seen running at `seen_at` (starting to watch new ones).
+    fn watch(&self, session_ids: &[String], seen_at: Micros) -> Result<(), Error>;
+
+    /// Stops watching these sessions.
+    fn unwatch(&self, session_ids: &[String]) -> Result<(), Error>;
 }

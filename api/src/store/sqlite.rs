@@ -13,21 +13,25 @@ use rusqlite_migration::{M, Migrations};
 use tracing::instrument;
 
 use super::blocks::{self, Span};
-use super::{IngestFailure, IngestOutcome, UsageStore};
+use super::{IngestFailure, IngestOutcome, SessionState, UsageStore, Watched};
 use crate::calendar::{self, MICROS_PER_DAY, Micros};
 use crate::error::{Error, Result};
 use crate::ingest::EventProblem;
 use crate::model::{
-    ABSENT, CiKey, DimId, Dimensions, Granularity, Identity, IdentityKey, IdentityUsage, Interval,
-    RunningSession, Snapshot, SnapshotQuery, TargetKey, TargetUsage, Totals, UsageBlock,
+    ABSENT, CiKey, DimId, Dimensions, Granularity, Identity, IdentityKey, IdentityUsage, Interval, RunningSession,
+    Snapshot, SnapshotQuery, TargetKey, TargetUsage, Totals, UsageBlock,
 };
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_watched_sessions.sql"),
+];
 
 /// Idle reader connections kept open.
 const MAX_IDLE_READERS: usize = 2;
 
-const SESSION_COLUMNS: &str = "id, start_us, end_us, identity_id, target_id, namespace_id, ci_id, cli_version_id, operator_version_id";
+const SESSION_COLUMNS: &str =
+    "id, start_us, end_us, identity_id, target_id, namespace_id, ci_id, cli_version_id, operator_version_id";
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
@@ -54,8 +58,7 @@ impl SqliteStore {
             source,
         };
         let mut conn = Connection::open(&path).map_err(open_error)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_error)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "cache_size", -16_000)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
@@ -113,9 +116,7 @@ impl SqliteStore {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave SQLite half-written (the transaction rolls
     // back on drop), so the data behind a poisoned lock is still sound.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 struct PooledReader<'a> {
@@ -178,9 +179,8 @@ fn load_dimensions(conn: &Connection) -> Result<Dimensions> {
             },
         );
     }
-    let mut contexts = conn.prepare(
-        "SELECT id, provider, pipeline, environment, triggered_by FROM ci_contexts ORDER BY id",
-    )?;
+    let mut contexts =
+        conn.prepare("SELECT id, provider, pipeline, environment, triggered_by FROM ci_contexts ORDER BY id")?;
     let mut rows = contexts.query([])?;
     while let Some(row) = rows.next()? {
         dims.restore_ci(
@@ -238,7 +238,7 @@ impl StartRecord {
 
 /// A session as the batch sees it: what was stored, and what the batch adds.
 #[derive(Debug, Default)]
-struct SessionState {
+struct BatchSession {
     row: Option<i64>,
     start: Option<StartRecord>,
     end: Option<Micros>,
@@ -246,16 +246,14 @@ struct SessionState {
     stored_end: bool,
 }
 
-impl SessionState {
+impl BatchSession {
     fn changed(&self) -> bool {
         self.start.is_some() != self.stored_start || self.end.is_some() != self.stored_end
     }
 
     fn newly_completed(&self) -> Option<(StartRecord, Micros)> {
         match (self.start, self.end) {
-            (Some(start), Some(end)) if !(self.stored_start && self.stored_end) => {
-                Some((start, end))
-            }
+            (Some(start), Some(end)) if !(self.stored_start && self.stored_end) => Some((start, end)),
             _ => None,
         }
     }
@@ -319,10 +317,8 @@ fn resolve_start(dims: &mut Cow<'_, Dimensions>, start: &SessionStart) -> StartR
     }
 }
 
-fn load_session(tx: &Transaction<'_>, session_id: &str) -> rusqlite::Result<SessionState> {
-    let mut lookup = tx.prepare_cached(&format!(
-        "SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?1"
-    ))?;
+fn load_session(tx: &Transaction<'_>, session_id: &str) -> rusqlite::Result<BatchSession> {
+    let mut lookup = tx.prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?1"))?;
     lookup
         .query_row([session_id], |row| {
             let start: Option<Micros> = row.get(1)?;
@@ -339,7 +335,7 @@ fn load_session(tx: &Transaction<'_>, session_id: &str) -> rusqlite::Result<Sess
                     operator_version: row.get(8)?,
                 }),
             };
-            Ok(SessionState {
+            Ok(BatchSession {
                 row: Some(row.get(0)?),
                 start: record,
                 end,
@@ -415,9 +411,8 @@ impl Rollups {
     }
 
     fn write(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        let mut read = tx.prepare_cached(
-            "SELECT identities FROM usage_blocks WHERE span = ?1 AND period = ?2 AND ci = ?3",
-        )?;
+        let mut read =
+            tx.prepare_cached("SELECT identities FROM usage_blocks WHERE span = ?1 AND period = ?2 AND ci = ?3")?;
         let mut write = tx.prepare_cached(
             "INSERT INTO usage_blocks (span, period, ci, identities) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (span, period, ci) DO UPDATE SET identities = excluded.identities",
@@ -439,9 +434,7 @@ impl Rollups {
         )?;
         for (&(span, period, namespace, target), sums) in &self.targets {
             let stored: Option<Vec<u8>> = read
-                .query_row(params![span as i64, period, namespace, target], |row| {
-                    row.get(0)
-                })
+                .query_row(params![span as i64, period, namespace, target], |row| row.get(0))
                 .optional()?;
             let merged = blocks::merge_ids(stored.as_deref(), &sums.identities);
             write.execute(params![
@@ -459,10 +452,8 @@ impl Rollups {
 }
 
 fn meta_i64(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<i64>> {
-    tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
-        row.get(0)
-    })
-    .optional()
+    tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
+        .optional()
 }
 
 fn set_meta(tx: &Transaction<'_>, key: &str, value: impl rusqlite::ToSql) -> rusqlite::Result<()> {
@@ -482,16 +473,14 @@ impl SqliteStore {
         let mut dims = Cow::Borrowed(&*base);
         let tx = conn.transaction()?;
 
-        let mut sessions: HashMap<&str, SessionState> = HashMap::with_capacity(events.len());
+        let mut sessions: HashMap<&str, BatchSession> = HashMap::with_capacity(events.len());
         let mut problems = Vec::new();
         let mut outcome = IngestOutcome::default();
         for (index, event) in events.iter().enumerate() {
             let session_id = event.session_id();
             let state = match sessions.entry(session_id) {
                 std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::hash_map::Entry::Vacant(entry) => {
-                    entry.insert(load_session(&tx, session_id)?)
-                }
+                std::collections::hash_map::Entry::Vacant(entry) => entry.insert(load_session(&tx, session_id)?),
             };
             match event {
                 Event::SessionStart(start) => {
@@ -536,17 +525,15 @@ impl SqliteStore {
                                 end_event.timestamp.to_rfc3339()
                             ),
                         )),
-                        (None, Some(start)) if end < start.start => {
-                            problems.push(EventProblem::invalid(
-                                index,
-                                Some(session_id),
-                                format!(
-                                    "session '{session_id}' ends at {} before its start at {}",
-                                    end_event.timestamp.to_rfc3339(),
-                                    calendar::from_micros(start.start).to_rfc3339()
-                                ),
-                            ))
-                        }
+                        (None, Some(start)) if end < start.start => problems.push(EventProblem::invalid(
+                            index,
+                            Some(session_id),
+                            format!(
+                                "session '{session_id}' ends at {} before its start at {}",
+                                end_event.timestamp.to_rfc3339(),
+                                calendar::from_micros(start.start).to_rfc3339()
+                            ),
+                        )),
                         (None, _) => {
                             state.end = Some(end);
                             outcome.accepted += 1;
@@ -566,8 +553,7 @@ impl SqliteStore {
         let counts = base.counts();
         let mut dims = dims.into_owned();
         {
-            let mut insert =
-                tx.prepare_cached("INSERT INTO strings (id, value) VALUES (?1, ?2)")?;
+            let mut insert = tx.prepare_cached("INSERT INTO strings (id, value) VALUES (?1, ?2)")?;
             for (id, value) in dims.strings_from(counts[0]) {
                 insert.execute(params![id, value])?;
             }
@@ -585,9 +571,8 @@ impl SqliteStore {
                     key.client_hostname
                 ])?;
             }
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO targets (id, kind, name, container) VALUES (?1, ?2, ?3, ?4)",
-            )?;
+            let mut insert =
+                tx.prepare_cached("INSERT INTO targets (id, kind, name, container) VALUES (?1, ?2, ?3, ?4)")?;
             for (id, target) in dims.targets_from(counts[2]) {
                 insert.execute(params![id, target.kind, target.name, target.container])?;
             }
@@ -595,13 +580,7 @@ impl SqliteStore {
                 "INSERT INTO ci_contexts (id, provider, pipeline, environment, triggered_by) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for (id, ci) in dims.ci_contexts_from(counts[3]) {
-                insert.execute(params![
-                    id,
-                    ci.provider,
-                    ci.pipeline,
-                    ci.environment,
-                    ci.triggered_by
-                ])?;
+                insert.execute(params![id, ci.provider, ci.pipeline, ci.environment, ci.triggered_by])?;
             }
         }
 
@@ -677,12 +656,8 @@ impl SqliteStore {
             )?;
             for (&id, &(first, last)) in &changed_identities {
                 let identity = dims.identity_mut(id);
-                let first = identity
-                    .first_user_start
-                    .map_or(first, |known| known.min(first));
-                let last = identity
-                    .last_user_start
-                    .map_or(last, |known| known.max(last));
+                let first = identity.first_user_start.map_or(first, |known| known.min(first));
+                let last = identity.last_user_start.map_or(last, |known| known.max(last));
                 identity.first_user_start = Some(first);
                 identity.last_user_start = Some(last);
                 update.execute(params![id, first, last])?;
@@ -697,21 +672,14 @@ impl SqliteStore {
             )?;
             for (ci, totals) in rollups.totals.iter().enumerate() {
                 if totals.sessions > 0 {
-                    upsert.execute(params![
-                        ci as i64,
-                        totals.sessions as i64,
-                        totals.total_micros
-                    ])?;
+                    upsert.execute(params![ci as i64, totals.sessions as i64, totals.total_micros])?;
                 }
             }
         }
         set_meta(&tx, "max_duration_us", rollups.max_duration)?;
         recompute_peaks(&tx, &rollups.touched, rollups.max_duration)?;
 
-        let latest = events
-            .iter()
-            .map(|event| calendar::to_micros(event.timestamp()))
-            .max();
+        let latest = events.iter().map(|event| calendar::to_micros(event.timestamp())).max();
         if let Some(latest) = latest
             && meta_i64(&tx, "last_event_us")?.is_none_or(|known| known < latest)
         {
@@ -723,11 +691,7 @@ impl SqliteStore {
                 "SELECT (SELECT value FROM meta WHERE key = 'operator_version_us'), \
                      (SELECT value FROM meta WHERE key = 'operator_version')",
                 [],
-                |row| {
-                    Ok(row
-                        .get::<_, Option<i64>>(0)?
-                        .zip(row.get::<_, Option<String>>(1)?))
-                },
+                |row| Ok(row.get::<_, Option<i64>>(0)?.zip(row.get::<_, Option<String>>(1)?)),
             )?;
             if known.is_none_or(|known| known < (at, version.clone())) {
                 set_meta(&tx, "operator_version_us", at)?;
@@ -743,6 +707,71 @@ impl SqliteStore {
 }
 
 impl UsageStore for SqliteStore {
+    fn known_sessions(&self, session_ids: &[String]) -> Result<HashMap<String, SessionState>> {
+        let mut reader = self.reader()?;
+        let conn = reader.conn();
+        let mut statement = conn.prepare_cached("SELECT start_us, end_us FROM sessions WHERE session_id = ?1")?;
+        let mut known = HashMap::new();
+        for id in session_ids {
+            let row: Option<(Option<Micros>, Option<Micros>)> = statement
+                .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            if let Some((start, end)) = row {
+                known.insert(id.clone(), SessionState { start, end });
+            }
+        }
+        Ok(known)
+    }
+
+    fn watched(&self) -> Result<Vec<Watched>> {
+        let mut reader = self.reader()?;
+        let conn = reader.conn();
+        let mut statement = conn.prepare_cached(
+            "SELECT w.session_id, w.last_seen_us, s.start_us, s.end_us FROM watched_sessions w \
+             LEFT JOIN sessions s ON s.session_id = w.session_id ORDER BY w.session_id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(Watched {
+                session_id: row.get(0)?,
+                last_seen: row.get(1)?,
+                state: SessionState {
+                    start: row.get(2)?,
+                    end: row.get(3)?,
+                },
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn watch(&self, session_ids: &[String], seen_at: Micros) -> Result<()> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO watched_sessions (session_id, last_seen_us) VALUES (?1, ?2) \
+                 ON CONFLICT (session_id) DO UPDATE SET last_seen_us = max(last_seen_us, excluded.last_seen_us)",
+            )?;
+            for id in session_ids {
+                upsert.execute(params![id, seen_at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn unwatch(&self, session_ids: &[String]) -> Result<()> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM watched_sessions WHERE session_id = ?1")?;
+            for id in session_ids {
+                delete.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     #[instrument(skip_all, fields(events = events.len()))]
     fn ingest(&self, events: &[Event]) -> Result<IngestOutcome, IngestFailure> {
         self.apply(events, true)
@@ -769,9 +798,7 @@ impl UsageStore for SqliteStore {
         drop(guard);
 
         let to = query.to;
-        let from = query
-            .from
-            .unwrap_or_else(|| first_session_at.unwrap_or(to).min(to));
+        let from = query.from.unwrap_or_else(|| first_session_at.unwrap_or(to).min(to));
         let (usage, targets) = read_usage(&tx, from, to, query.granularity)?;
 
         let mut running = Vec::new();
@@ -806,8 +833,7 @@ impl UsageStore for SqliteStore {
         }
         let mut peaks = [0_u64; 2];
         {
-            let mut statement =
-                tx.prepare_cached("SELECT ci, max(peak) FROM concurrency_days GROUP BY ci")?;
+            let mut statement = tx.prepare_cached("SELECT ci, max(peak) FROM concurrency_days GROUP BY ci")?;
             let mut rows = statement.query([])?;
             while let Some(row) = rows.next()? {
                 let ci = row.get::<_, i64>(0)? as usize;
@@ -821,8 +847,7 @@ impl UsageStore for SqliteStore {
                 "SELECT start_us, end_us, ci_id IS NOT NULL FROM sessions \
                  WHERE start_us >= ?1 AND end_us > ?2",
             )?;
-            let mut rows =
-                statement.query(params![earliest.saturating_sub(max_duration), earliest])?;
+            let mut rows = statement.query(params![earliest.saturating_sub(max_duration), earliest])?;
             while let Some(row) = rows.next()? {
                 overlapping_running.push(Interval {
                     start: row.get(0)?,
@@ -833,11 +858,9 @@ impl UsageStore for SqliteStore {
         }
         let last_event_at = meta_i64(&tx, "last_event_us")?;
         let operator_version: Option<String> = tx
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'operator_version'",
-                [],
-                |row| row.get(0),
-            )
+            .query_row("SELECT value FROM meta WHERE key = 'operator_version'", [], |row| {
+                row.get(0)
+            })
             .optional()?;
         Ok(Snapshot {
             dims,
@@ -859,29 +882,19 @@ impl UsageStore for SqliteStore {
 }
 
 /// Recomputes the peak overlap of completed sessions within each touched day.
-fn recompute_peaks(
-    tx: &Transaction<'_>,
-    touched: &BTreeSet<(i64, bool)>,
-    max_duration: i64,
-) -> rusqlite::Result<()> {
+fn recompute_peaks(tx: &Transaction<'_>, touched: &BTreeSet<(i64, bool)>, max_duration: i64) -> rusqlite::Result<()> {
     let mut select = tx.prepare_cached(
         "SELECT start_us, end_us FROM sessions \
          WHERE start_us >= ?1 AND start_us < ?2 AND end_us > ?3 AND (ci_id IS NOT NULL) = ?4",
     )?;
-    let mut upsert = tx.prepare_cached(
-        "INSERT OR REPLACE INTO concurrency_days (day, ci, peak) VALUES (?1, ?2, ?3)",
-    )?;
+    let mut upsert =
+        tx.prepare_cached("INSERT OR REPLACE INTO concurrency_days (day, ci, peak) VALUES (?1, ?2, ?3)")?;
     let mut edges: Vec<(Micros, i32)> = Vec::new();
     for &(day, ci) in touched {
         let day_start = calendar::day_start(day);
         let day_end = day_start + MICROS_PER_DAY;
         edges.clear();
-        let mut rows = select.query(params![
-            day_start.saturating_sub(max_duration),
-            day_end,
-            day_start,
-            ci
-        ])?;
+        let mut rows = select.query(params![day_start.saturating_sub(max_duration), day_end, day_start, ci])?;
         while let Some(row) = rows.next()? {
             let start: Micros = row.get(0)?;
             let end: Micros = row.get(1)?;
@@ -925,20 +938,8 @@ fn read_usage(
         read_raw(tx, from, to, &mut usage, &mut targets)?;
         return Ok((usage, targets));
     }
-    read_raw(
-        tx,
-        from,
-        calendar::day_start(first_day),
-        &mut usage,
-        &mut targets,
-    )?;
-    read_raw(
-        tx,
-        calendar::day_start(end_day),
-        to,
-        &mut usage,
-        &mut targets,
-    )?;
+    read_raw(tx, from, calendar::day_start(first_day), &mut usage, &mut targets)?;
+    read_raw(tx, calendar::day_start(end_day), to, &mut usage, &mut targets)?;
     let first_month = calendar::ceil_month_of_day(first_day);
     let end_month = calendar::month_of(calendar::day_start(end_day));
     let mut read = |span, from, to| read_blocks(tx, span, from, to, &mut usage, &mut targets);

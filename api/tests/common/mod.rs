@@ -108,11 +108,7 @@ impl TestServer {
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
-        (
-            status,
-            content_type,
-            response.bytes().await.unwrap().to_vec(),
-        )
+        (status, content_type, response.bytes().await.unwrap().to_vec())
     }
 }
 

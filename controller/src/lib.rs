@@ -1,0 +1,12 @@
+//! The `mirrord-usage` program: its command line and the parts that run inside a cluster (the
+//! report controller and the session source reading the mirrord operator).
+
+pub mod cli;
+pub mod controller;
+pub mod demo;
+pub mod notify;
+pub mod operator_sessions;
+pub mod period;
+pub mod reconciler;
+pub mod serve;
+pub mod status;

@@ -1,0 +1,354 @@
+//! Sessions from the mirrord operator: every poll compares the sessions it shows as running
+//! with those being watched, starts the new ones and ends (at their last-seen time) those that
+//! are gone. What is watched lives in the store, so restarts and outages lose nothing and count
+//! nothing twice. Everything goes through the same ingest path as `POST /api/v1/events`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kube::Api;
+use mirrord_usage_api::calendar::{self, Micros};
+use mirrord_usage_api::clock::Clock;
+use mirrord_usage_api::ingest;
+use mirrord_usage_api::store::{IngestFailure, SessionState, UsageStore, Watched};
+use mirrord_usage_crds::event::{Event, SessionEnd, SessionStart, Target};
+use mirrord_usage_crds::operator::{MirrordOperator, OPERATOR_OBJECT, OperatorSession};
+
+/// What one poll changes.
+#[derive(Debug, Default, PartialEq)]
+pub struct Plan {
+    pub starts: Vec<Event>,
+    pub ends: Vec<Event>,
+    /// Sessions seen running now (watched from now on).
+    pub seen: Vec<String>,
+    /// Sessions no longer watched.
+    pub forget: Vec<String>,
+}
+
+/// The id a session is stored under: the operator's own, or one derived from what identifies it
+/// when the operator gives none.
+pub fn session_id(session: &OperatorSession) -> String {
+    match &session.id {
+        Some(id) if !id.is_empty() => id.clone(),
+        _ => {
+            let parts = [
+                session.user_id.as_deref().unwrap_or_default(),
+                &session.user,
+                &session.target,
+                session.namespace.as_deref().unwrap_or_default(),
+                session.key.as_deref().unwrap_or_default(),
+            ];
+            // FNV-1a: stable across releases, unlike std's hasher.
+            let hash = parts
+                .join("\u{1f}")
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                    (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+                });
+            format!("operator-{hash:016x}")
+        }
+    }
+}
+
+fn start_event(session: &OperatorSession, id: String, now: Micros, operator_version: Option<&str>) -> Event {
+    let owner = session.owner();
+    let start = now
+        - i64::try_from(session.duration_secs)
+            .unwrap_or(i64::MAX / 2)
+            .saturating_mul(1_000_000);
+    Event::SessionStart(SessionStart {
+        session_id: id,
+        timestamp: calendar::from_micros(start.max(0)),
+        machine_id: session
+            .user_id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| format!("user:{}", session.user)),
+        kubernetes_username: owner.kubernetes_username,
+        client_username: owner.client_username,
+        client_hostname: owner.client_hostname,
+        target: session
+            .target_parts()
+            .map(|(kind, name, container)| Target { kind, name, container }),
+        namespace: session.namespace.clone(),
+        ci: None,
+        cli_version: None,
+        operator_version: operator_version.map(str::to_owned),
+    })
+}
+
+/// Decides what a poll at `now` changes, given what the operator shows, what is watched and what
+/// the store knows of the sessions shown.
+pub fn plan(
+    now: Micros,
+    shown: &[OperatorSession],
+    operator_version: Option<&str>,
+    watched: &[Watched],
+    known: &HashMap<String, SessionState>,
+) -> Plan {
+    let watched_ids: HashMap<&str, &Watched> = watched.iter().map(|w| (w.session_id.as_str(), w)).collect();
+    let mut plan = Plan::default();
+    let mut visible = HashSet::new();
+    for session in shown.iter().filter(|session| !session.is_preview_environment()) {
+        let id = session_id(session);
+        if !visible.insert(id.clone()) {
+            continue;
+        }
+        let stored_start = known.get(&id).is_some_and(|state| state.start.is_some());
+        match watched_ids.get(id.as_str()) {
+            // Ours: still running. Started again only if the start never made it to the store.
+            Some(_) => {
+                if !stored_start {
+                    plan.starts
+                        .push(start_event(session, id.clone(), now, operator_version));
+                }
+                plan.seen.push(id);
+            }
+            // Reported by another source (pushed events): that source owns it.
+            None if known.contains_key(&id) => {}
+            None => {
+                plan.starts
+                    .push(start_event(session, id.clone(), now, operator_version));
+                plan.seen.push(id);
+            }
+        }
+    }
+    for watched in watched.iter().filter(|w| !visible.contains(&w.session_id)) {
+        if watched.state.is_running() {
+            plan.ends.push(Event::SessionEnd(SessionEnd {
+                session_id: watched.session_id.clone(),
+                timestamp: calendar::from_micros(watched.last_seen),
+            }));
+        }
+        plan.forget.push(watched.session_id.clone());
+    }
+    plan
+}
+
+/// Stores events, skipping (and logging) any that another source already contradicts.
+fn store_events(store: &dyn UsageStore, events: &[Event]) -> Result<(), mirrord_usage_api::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let valid: Vec<Event> = events
+        .iter()
+        .filter(|event| match ingest::validate(event) {
+            Ok(()) => true,
+            Err(message) => {
+                tracing::warn!(session = event.session_id(), %message, "skipping an operator session");
+                false
+            }
+        })
+        .cloned()
+        .collect();
+    match store.ingest(&valid) {
+        Ok(_) => Ok(()),
+        Err(IngestFailure::Store(error)) => Err(error),
+        Err(IngestFailure::Rejected(problems)) => {
+            let rejected: HashSet<usize> = problems.iter().map(|p| p.index).collect();
+            for problem in &problems {
+                tracing::warn!(session = ?problem.session_id, message = %problem.message, "operator session conflicts with stored data");
+            }
+            let rest: Vec<Event> = valid
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !rejected.contains(i))
+                .map(|(_, e)| e)
+                .collect();
+            match store.ingest(&rest) {
+                Ok(_) | Err(IngestFailure::Rejected(_)) => Ok(()),
+                Err(IngestFailure::Store(error)) => Err(error),
+            }
+        }
+    }
+}
+
+/// What a poll found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollOutcome {
+    pub running: usize,
+    pub started: usize,
+    pub ended: usize,
+}
+
+/// Reads the operator once and applies the difference.
+pub async fn poll_once(
+    api: &Api<MirrordOperator>,
+    store: Arc<dyn UsageStore>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<PollOutcome> {
+    let operator = api
+        .get_opt(OPERATOR_OBJECT)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("there is no MirrordOperator named {OPERATOR_OBJECT:?}"))?;
+    let shown = operator.status.map(|status| status.sessions).unwrap_or_default();
+    let version = operator.spec.operator_version;
+    let ids: Vec<String> = shown.iter().map(session_id).collect();
+    let now = calendar::to_micros(now);
+    let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<PollOutcome> {
+        let watched = store.watched()?;
+        let known = store.known_sessions(&ids)?;
+        let plan = plan(now, &shown, version.as_deref(), &watched, &known);
+        // Watch first: a crash after this only makes the next poll start (or end) it again.
+        store.watch(&plan.seen, now)?;
+        store_events(&*store, &plan.starts)?;
+        store_events(&*store, &plan.ends)?;
+        store.unwatch(&plan.forget)?;
+        Ok(PollOutcome {
+            running: plan.seen.len(),
+            started: plan.starts.len(),
+            ended: plan.ends.len(),
+        })
+    })
+    .await??;
+    Ok(outcome)
+}
+
+/// Polls the operator every `interval` until the task is dropped.
+pub async fn run(api: Api<MirrordOperator>, store: Arc<dyn UsageStore>, clock: Arc<dyn Clock>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reachable = true;
+    loop {
+        ticker.tick().await;
+        match poll_once(&api, store.clone(), clock.now()).await {
+            Ok(outcome) => {
+                if !reachable {
+                    tracing::info!("the mirrord operator can be read again");
+                }
+                reachable = true;
+                if outcome.started + outcome.ended > 0 {
+                    tracing::info!(
+                        running = outcome.running,
+                        started = outcome.started,
+                        ended = outcome.ended,
+                        "operator sessions"
+                    );
+                }
+            }
+            Err(error) => {
+                if reachable {
+                    tracing::warn!(%error, "cannot read the mirrord operator; open sessions are kept until it can be read again");
+                }
+                reachable = false;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: i64 = 1_000_000;
+
+    fn shown(id: &str, duration: u64) -> OperatorSession {
+        OperatorSession {
+            id: Some(id.into()),
+            duration_secs: duration,
+            user: "alice/alice@corp.com@alice-mbp".into(),
+            user_id: Some("m-alice".into()),
+            target: "Deployment/api/container/app".into(),
+            namespace: Some("shop".into()),
+            key: None,
+        }
+    }
+
+    fn watched(id: &str, last_seen: Micros, state: SessionState) -> Watched {
+        Watched {
+            session_id: id.into(),
+            last_seen,
+            state,
+        }
+    }
+
+    const RUNNING: SessionState = SessionState {
+        start: Some(0),
+        end: None,
+    };
+
+    #[test]
+    fn a_new_session_starts_at_first_sight_minus_its_duration() {
+        let plan = plan(100 * SECOND, &[shown("a", 30)], Some("3.120.0"), &[], &HashMap::new());
+        assert_eq!(plan.seen, ["a"]);
+        let Event::SessionStart(start) = &plan.starts[0] else {
+            panic!("a start")
+        };
+        assert_eq!(calendar::to_micros(start.timestamp), 70 * SECOND);
+        assert_eq!(start.machine_id, "m-alice");
+        assert_eq!(start.kubernetes_username.as_deref(), Some("alice@corp.com"));
+        assert_eq!(start.target.as_ref().unwrap().container.as_deref(), Some("app"));
+        assert_eq!(start.operator_version.as_deref(), Some("3.120.0"));
+    }
+
+    #[test]
+    fn a_watched_session_still_shown_is_only_seen_again() {
+        let known = HashMap::from([("a".to_owned(), RUNNING)]);
+        let plan = plan(
+            200 * SECOND,
+            &[shown("a", 130)],
+            None,
+            &[watched("a", 100 * SECOND, RUNNING)],
+            &known,
+        );
+        assert_eq!(
+            plan,
+            Plan {
+                seen: vec!["a".into()],
+                ..Plan::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_session_that_disappeared_ends_when_it_was_last_seen() {
+        let plan = plan(
+            900 * SECOND,
+            &[],
+            None,
+            &[watched("a", 100 * SECOND, RUNNING)],
+            &HashMap::new(),
+        );
+        assert_eq!(plan.forget, ["a"]);
+        let Event::SessionEnd(end) = &plan.ends[0] else {
+            panic!("an end")
+        };
+        assert_eq!(calendar::to_micros(end.timestamp), 100 * SECOND);
+    }
+
+    #[test]
+    fn sessions_another_source_reported_are_left_to_it() {
+        let known = HashMap::from([("pushed".to_owned(), RUNNING)]);
+        let ended = SessionState {
+            start: Some(0),
+            end: Some(5),
+        };
+        let plan = plan(
+            200 * SECOND,
+            &[shown("pushed", 10)],
+            None,
+            &[watched("gone", 1, ended)],
+            &known,
+        );
+        assert!(plan.starts.is_empty() && plan.ends.is_empty() && plan.seen.is_empty());
+        assert_eq!(plan.forget, ["gone"], "an already ended session is just forgotten");
+    }
+
+    #[test]
+    fn preview_environments_are_not_sessions_and_ids_are_derived_when_missing() {
+        let mut preview = shown("p", 5);
+        preview.user = "preview-env".into();
+        let mut anonymous = shown("x", 5);
+        anonymous.id = None;
+        let plan = plan(100 * SECOND, &[preview, anonymous.clone()], None, &[], &HashMap::new());
+        assert_eq!(plan.seen, [session_id(&anonymous)]);
+        assert!(plan.seen[0].starts_with("operator-"));
+        assert_eq!(
+            session_id(&anonymous),
+            session_id(&anonymous.clone()),
+            "derived ids are stable"
+        );
+    }
+}

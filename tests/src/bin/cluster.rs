@@ -1,0 +1,280 @@
+//! `mirrord-usage-cluster`: a control plane for trying things by hand.
+//!
+//! `up` starts it detached (it re-runs itself as `serve` in its own process group, with its
+//! output in the state directory) and prints `export KUBECONFIG=…`; `down` stops it and removes
+//! what `up` wrote.
+
+use std::{
+    fs,
+    io::ErrorKind,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use mirrord_usage_tests::{Binaries, ControlPlane, is_running};
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
+use tokio::{
+    io::{AsyncBufReadExt as _, BufReader},
+    signal::unix::{SignalKind, signal},
+};
+
+/// Everything `up` and `serve` put in the state directory; `down` removes exactly these.
+const SERVE_PID: &str = "serve.pid";
+const SERVE_LOG: &str = "serve.log";
+const ETCD_PID: &str = "etcd.pid";
+const KUBE_APISERVER_PID: &str = "kube-apiserver.pid";
+const KUBECONFIG: &str = "kubeconfig";
+const CONTROL_PLANE: &str = "control-plane";
+const STATE_ENTRIES: [&str; 6] = [
+    SERVE_PID,
+    SERVE_LOG,
+    ETCD_PID,
+    KUBE_APISERVER_PID,
+    KUBECONFIG,
+    CONTROL_PLANE,
+];
+
+/// What `serve` prints on stdout, followed by the server URL, once the control plane is ready.
+const READY: &str = "ready";
+/// How long `up` waits for `serve` (binaries are already built by then).
+const SERVE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long `down` waits for `serve` to stop the control plane after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mirrord-usage-cluster",
+    about = "A local kube-apiserver and etcd (no kubelet, no controller-manager) for trying mirrord-usage by hand"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the control plane in the background and print `export KUBECONFIG=<path>`.
+    Up(State),
+    /// Stop the control plane started by `up` and remove its state.
+    Down(State),
+    /// Run the control plane in the foreground until SIGTERM or SIGINT (what `up` starts).
+    #[command(hide = true)]
+    Serve(State),
+}
+
+#[derive(Debug, Args)]
+struct State {
+    /// Directory for the pid files, logs, kubeconfig, PKI and etcd data.
+    #[arg(long, env = "MIRRORD_USAGE_CLUSTER_STATE_DIR")]
+    state_dir: PathBuf,
+}
+
+impl State {
+    fn dir(&self) -> anyhow::Result<PathBuf> {
+        std::path::absolute(&self.state_dir).with_context(|| format!("resolving {}", self.state_dir.display()))
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Up(state) => up(&state.dir()?).await,
+        Command::Down(state) => down(&state.dir()?),
+        Command::Serve(state) => serve(&state.dir()?).await,
+    }
+}
+
+async fn up(state: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
+    if let Some(pid) = read_pid(&state.join(SERVE_PID))?
+        && runs_in(pid, state)
+        && state.join(KUBECONFIG).exists()
+    {
+        eprintln!("already running (pid {pid}); `down` stops it");
+        println!("export KUBECONFIG={}", state.join(KUBECONFIG).display());
+        return Ok(());
+    }
+    // Leftovers of a control plane that did not stop cleanly.
+    remove_state_entries(state)?;
+    if let Some(entry) = fs::read_dir(state)?.next() {
+        bail!(
+            "{} holds {} and other files that are not from a control plane; give --state-dir a new or empty directory",
+            state.display(),
+            entry?.file_name().to_string_lossy()
+        );
+    }
+
+    // In the foreground, so that a first build shows its progress here.
+    Binaries::locate().await?;
+
+    let log = fs::File::create(state.join(SERVE_LOG))?;
+    let mut serve = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .arg("--state-dir")
+        .arg(state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        // Its own process group: a Ctrl-C in this terminal must not stop it.
+        .process_group(0)
+        .spawn()
+        .context("starting `mirrord-usage-cluster serve`")?;
+    let pid = serve.id().context("serve exited at once")?;
+    fs::write(state.join(SERVE_PID), format!("{pid}\n"))?;
+
+    let mut stdout = BufReader::new(serve.stdout.take().expect("stdout is piped")).lines();
+    let first_line = tokio::time::timeout(SERVE_TIMEOUT, stdout.next_line()).await;
+    match first_line {
+        Ok(Ok(Some(line))) if line.starts_with(READY) => {
+            let url = line[READY.len()..].trim();
+            eprintln!(
+                "kube-apiserver is ready at {url}; logs are in {}; `mirrord-usage-cluster down --state-dir {}` stops it",
+                state.display(),
+                state.display()
+            );
+            println!("export KUBECONFIG={}", state.join(KUBECONFIG).display());
+            Ok(())
+        }
+        Ok(_) => {
+            let status = serve.wait().await?;
+            bail!(
+                "the control plane did not start ({status}); {}:\n{}",
+                state.join(SERVE_LOG).display(),
+                fs::read_to_string(state.join(SERVE_LOG)).unwrap_or_default()
+            )
+        }
+        Err(_) => {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+            bail!(
+                "the control plane was not ready after {SERVE_TIMEOUT:?}; see {} (run `down` to clean up)",
+                state.join(SERVE_LOG).display()
+            )
+        }
+    }
+}
+
+async fn serve(state: &Path) -> anyhow::Result<()> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+
+    let control_plane = ControlPlane::start_in(state.join(CONTROL_PLANE)).await?;
+    fs::copy(control_plane.admin_kubeconfig_path(), state.join(KUBECONFIG))?;
+    fs::write(state.join(ETCD_PID), format!("{}\n", control_plane.etcd_pid()))?;
+    fs::write(
+        state.join(KUBE_APISERVER_PID),
+        format!("{}\n", control_plane.kube_apiserver_pid()),
+    )?;
+    eprintln!(
+        "control plane ready at {} after {:?}",
+        control_plane.server_url(),
+        control_plane.start_duration()
+    );
+    // The only line ever written to stdout: `up` reads it and then goes away.
+    println!("{READY} {}", control_plane.server_url());
+
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+        _ = hangup.recv() => {}
+    }
+    eprintln!("stopping");
+    drop(control_plane);
+    Ok(())
+}
+
+fn down(state: &Path) -> anyhow::Result<()> {
+    if !state.exists() {
+        eprintln!("{} does not exist; nothing to stop", state.display());
+        return Ok(());
+    }
+    match read_pid(&state.join(SERVE_PID))? {
+        Some(pid) if runs_in(pid, state) => {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+            if !wait_for_exit(pid, STOP_TIMEOUT) {
+                eprintln!("serve (pid {pid}) did not stop within {STOP_TIMEOUT:?}; killing it");
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+        }
+        _ => eprintln!("no control plane was running"),
+    }
+    // If serve died without stopping them, its watchdogs have already sent SIGTERM; make sure.
+    for name in [KUBE_APISERVER_PID, ETCD_PID] {
+        if let Some(pid) = read_pid(&state.join(name))?
+            && runs_in(pid, state)
+        {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            wait_for_exit(pid, STOP_TIMEOUT);
+        }
+    }
+    remove_state_entries(state)?;
+    match fs::remove_dir(state) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => {
+            eprintln!("kept {}: it holds other files", state.display());
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("removing {}", state.display())),
+    }
+}
+
+/// Whether `pid` is a live process started for this state directory (its arguments name it),
+/// so that a stale pid file never gets an unrelated process signalled.
+fn runs_in(pid: u32, state: &Path) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let state = state.as_os_str().as_encoded_bytes();
+    is_running(pid)
+        && cmdline
+            .split(|&b| b == 0)
+            .any(|arg| arg.windows(state.len()).any(|window| window == state))
+}
+
+fn wait_for_exit(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while is_running(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(STOP_POLL);
+    }
+    true
+}
+
+fn read_pid(path: &Path) -> anyhow::Result<Option<u32>> {
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            Ok(Some(text.trim().parse().with_context(|| {
+                format!("{} does not hold a process id", path.display())
+            })?))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn remove_state_entries(state: &Path) -> anyhow::Result<()> {
+    for name in STATE_ENTRIES {
+        let path = state.join(name);
+        let removed = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        match removed {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", path.display()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

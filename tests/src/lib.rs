@@ -1,0 +1,34 @@
+//! Test harness of mirrord-usage: a real kube-apiserver (v1.34) and etcd (v3.6), built from
+//! source by `tests/controlplane/build.sh`, started on loopback with their own PKI.
+//!
+//! ```no_run
+//! use k8s_openapi::api::core::v1::Namespace;
+//! use kube::{Api, api::ListParams};
+//! use mirrord_usage_tests::ControlPlane;
+//!
+//! # async fn example() -> mirrord_usage_tests::Result<()> {
+//! let control_plane = ControlPlane::start().await?;
+//! let namespaces = Api::<Namespace>::all(control_plane.admin_client())
+//!     .list(&ListParams::default())
+//!     .await?;
+//! assert!(!namespaces.items.is_empty());
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod binaries;
+pub mod control_plane;
+pub mod crd;
+pub mod error;
+pub mod kubeconfig;
+pub mod pki;
+pub mod process;
+pub mod user;
+
+pub use binaries::Binaries;
+pub use control_plane::ControlPlane;
+pub use crd::install_crd;
+pub use error::{Error, Result};
+pub use pki::{ClientIdentity, Pki};
+pub use process::is_running;
+pub use user::User;

@@ -6,7 +6,7 @@ NPM ?= npm
 BIN := target/release/mirrord-usage
 UI_SOURCES := $(shell find ui/src ui/index.html ui/vite.config.ts ui/tsconfig.json ui/package.json -type f 2>/dev/null)
 
-.PHONY: demo test build ui ui-deps lint test-rust test-ui test-browser chromium bench crd clean
+.PHONY: demo test build ui ui-deps lint test-rust test-ui test-browser chromium bench crd cluster cluster-down clean
 
 ## Run the demo: a simulated organisation in a fresh SQLite database, the dashboard on localhost.
 demo: build
@@ -50,6 +50,19 @@ chromium:
 ## Benchmark: 5,000,000 sessions through the real server (BENCH_SESSIONS=… for fewer).
 bench: build
 	$(CARGO) bench --locked -p mirrord-usage-api --bench usage
+
+CLUSTER_DIR ?= $(CURDIR)/.cluster
+CLUSTER := target/debug/mirrord-usage-cluster
+
+## A local kube-apiserver (built from source on first use) with the CRDs installed and
+## mirrord-usage controller running against it; SIMULATE=1 adds a simulated mirrord operator.
+cluster: build
+	$(CARGO) build --quiet --locked -p mirrord-usage-tests --bin mirrord-usage-cluster
+	$(CLUSTER) up --state-dir $(CLUSTER_DIR) --controller $(CURDIR)/$(BIN) $(if $(SIMULATE),--simulate)
+
+cluster-down:
+	$(CARGO) build --quiet --locked -p mirrord-usage-tests --bin mirrord-usage-cluster
+	$(CLUSTER) down --state-dir $(CLUSTER_DIR)
 
 ## Regenerate the committed CustomResourceDefinition from the types in crds/.
 crd:

@@ -21,6 +21,7 @@ pub mod control_plane;
 pub mod crd;
 pub mod error;
 pub mod kubeconfig;
+pub mod operator_simulation;
 pub mod pki;
 pub mod process;
 pub mod user;

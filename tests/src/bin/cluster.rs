@@ -12,8 +12,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use std::os::unix::process::CommandExt as _;
+
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
+use kube::CustomResourceExt;
+use mirrord_usage_crds::operator::MirrordOperator;
+use mirrord_usage_crds::usage_report::MirrordUsageReport;
 use mirrord_usage_tests::{Binaries, ControlPlane, is_running};
 use nix::{
     sys::signal::{Signal, kill},
@@ -31,13 +36,26 @@ const ETCD_PID: &str = "etcd.pid";
 const KUBE_APISERVER_PID: &str = "kube-apiserver.pid";
 const KUBECONFIG: &str = "kubeconfig";
 const CONTROL_PLANE: &str = "control-plane";
-const STATE_ENTRIES: [&str; 6] = [
+const CONTROLLER_PID: &str = "controller.pid";
+const CONTROLLER_LOG: &str = "controller.log";
+const SIMULATOR_PID: &str = "simulator.pid";
+const SIMULATOR_LOG: &str = "simulator.log";
+const DATABASE: &str = "usage.db";
+const STATE_ENTRIES: [&str; 14] = [
     SERVE_PID,
     SERVE_LOG,
     ETCD_PID,
     KUBE_APISERVER_PID,
     KUBECONFIG,
     CONTROL_PLANE,
+    CONTROLLER_PID,
+    CONTROLLER_LOG,
+    SIMULATOR_PID,
+    SIMULATOR_LOG,
+    DATABASE,
+    "usage.db-wal",
+    "usage.db-shm",
+    "usage.db.lock",
 ];
 
 /// What `serve` prints on stdout, followed by the server URL, once the control plane is ready.
@@ -60,13 +78,32 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start the control plane in the background and print `export KUBECONFIG=<path>`.
-    Up(State),
+    /// Start the control plane in the background (with the CRDs installed) and print
+    /// `export KUBECONFIG=<path>`.
+    Up(UpArgs),
     /// Stop the control plane started by `up` and remove its state.
     Down(State),
     /// Run the control plane in the foreground until SIGTERM or SIGINT (what `up` starts).
     #[command(hide = true)]
     Serve(State),
+    /// Keep a simulated mirrord operator's running sessions changing (what `up --simulate` starts).
+    #[command(hide = true)]
+    SimulateOperator(State),
+}
+
+#[derive(Debug, Args)]
+struct UpArgs {
+    #[command(flatten)]
+    state: State,
+    /// Also run this mirrord-usage binary as `controller` against the control plane.
+    #[arg(long, value_name = "PATH")]
+    controller: Option<PathBuf>,
+    /// Address the controller serves on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: String,
+    /// Keep sessions coming from a simulated mirrord operator.
+    #[arg(long)]
+    simulate: bool,
 }
 
 #[derive(Debug, Args)]
@@ -85,13 +122,29 @@ impl State {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Up(state) => up(&state.dir()?).await,
+        Command::Up(args) => {
+            let state = args.state.dir()?;
+            if !up(&state).await? {
+                return Ok(());
+            }
+            if let Some(binary) = &args.controller {
+                start_controller(&state, binary, &args.listen).await?;
+            }
+            if args.simulate {
+                start_simulator(&state)?;
+            }
+            Ok(())
+        }
         Command::Down(state) => down(&state.dir()?),
         Command::Serve(state) => serve(&state.dir()?).await,
+        Command::SimulateOperator(state) => {
+            mirrord_usage_tests::operator_simulation::run(&state.dir()?.join(KUBECONFIG)).await
+        }
     }
 }
 
-async fn up(state: &Path) -> anyhow::Result<()> {
+/// Starts the control plane; `false` when one was already running there.
+async fn up(state: &Path) -> anyhow::Result<bool> {
     fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
     if let Some(pid) = read_pid(&state.join(SERVE_PID))?
         && runs_in(pid, state)
@@ -99,7 +152,7 @@ async fn up(state: &Path) -> anyhow::Result<()> {
     {
         eprintln!("already running (pid {pid}); `down` stops it");
         println!("export KUBECONFIG={}", state.join(KUBECONFIG).display());
-        return Ok(());
+        return Ok(false);
     }
     // Leftovers of a control plane that did not stop cleanly.
     remove_state_entries(state)?;
@@ -140,7 +193,7 @@ async fn up(state: &Path) -> anyhow::Result<()> {
                 state.display()
             );
             println!("export KUBECONFIG={}", state.join(KUBECONFIG).display());
-            Ok(())
+            Ok(true)
         }
         Ok(_) => {
             let status = serve.wait().await?;
@@ -166,6 +219,8 @@ async fn serve(state: &Path) -> anyhow::Result<()> {
     let mut hangup = signal(SignalKind::hangup())?;
 
     let control_plane = ControlPlane::start_in(state.join(CONTROL_PLANE)).await?;
+    control_plane.install_crd(&MirrordUsageReport::crd()).await?;
+    control_plane.install_crd(&MirrordOperator::crd()).await?;
     fs::copy(control_plane.admin_kubeconfig_path(), state.join(KUBECONFIG))?;
     fs::write(state.join(ETCD_PID), format!("{}\n", control_plane.etcd_pid()))?;
     fs::write(
@@ -190,10 +245,86 @@ async fn serve(state: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Starts `binary controller` against the control plane and waits until it serves.
+async fn start_controller(state: &Path, binary: &Path, listen: &str) -> anyhow::Result<()> {
+    let mut bytes = [0_u8; 16];
+    std::io::Read::read_exact(&mut fs::File::open("/dev/urandom")?, &mut bytes)?;
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let log = fs::File::create(state.join(CONTROLLER_LOG))?;
+    let mut controller = tokio::process::Command::new(binary)
+        .args([
+            "controller",
+            "--listen",
+            listen,
+            "--license-key",
+            &key,
+            "--licenses",
+            "50",
+        ])
+        .args(["--cluster-name", "local", "--db"])
+        .arg(state.join(DATABASE))
+        .env("KUBECONFIG", state.join(KUBECONFIG))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {} controller", binary.display()))?;
+    let pid = controller.id().context("the controller exited at once")?;
+    fs::write(state.join(CONTROLLER_PID), format!("{pid}\n"))?;
+    let mut stdout = BufReader::new(controller.stdout.take().expect("stdout is piped")).lines();
+    match tokio::time::timeout(SERVE_TIMEOUT, stdout.next_line()).await {
+        Ok(Ok(Some(line))) if line.starts_with("listening on ") => {
+            let url = line["listening on ".len()..].trim();
+            eprintln!(
+                "mirrord-usage controller is serving at {url}/?key={key} (log: {})",
+                state.join(CONTROLLER_LOG).display()
+            );
+            Ok(())
+        }
+        _ => bail!(
+            "the controller did not start; {}:\n{}",
+            state.join(CONTROLLER_LOG).display(),
+            fs::read_to_string(state.join(CONTROLLER_LOG)).unwrap_or_default()
+        ),
+    }
+}
+
+/// Starts the simulated operator in the background.
+fn start_simulator(state: &Path) -> anyhow::Result<()> {
+    let log = fs::File::create(state.join(SIMULATOR_LOG))?;
+    let simulator = std::process::Command::new(std::env::current_exe()?)
+        .arg("simulate-operator")
+        .arg("--state-dir")
+        .arg(state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("starting the simulated operator")?;
+    fs::write(state.join(SIMULATOR_PID), format!("{}\n", simulator.id()))?;
+    eprintln!(
+        "a simulated mirrord operator keeps sessions coming (log: {})",
+        state.join(SIMULATOR_LOG).display()
+    );
+    Ok(())
+}
+
 fn down(state: &Path) -> anyhow::Result<()> {
     if !state.exists() {
         eprintln!("{} does not exist; nothing to stop", state.display());
         return Ok(());
+    }
+    for name in [SIMULATOR_PID, CONTROLLER_PID] {
+        if let Some(pid) = read_pid(&state.join(name))?
+            && runs_in(pid, state)
+        {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+            if !wait_for_exit(pid, STOP_TIMEOUT) {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+        }
     }
     match read_pid(&state.join(SERVE_PID))? {
         Some(pid) if runs_in(pid, state) => {

@@ -83,15 +83,8 @@ impl TestServer {
     }
 
     pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path_and_query}", self.base))
-            .header("x-license-key", KEY)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        let (status, _, body) = self.get_bytes(path_and_query).await;
+        (status, serde_json::from_slice(&body).unwrap())
     }
 
     pub async fn get_bytes(&self, path_and_query: &str) -> (u16, String, Vec<u8>) {

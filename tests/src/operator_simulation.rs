@@ -60,7 +60,7 @@ pub async fn run(kubeconfig: &Path) -> anyhow::Result<()> {
         let now = Utc::now();
         running.retain(|(_, end)| *end > now);
         // A new session about every third tick, more when few are running.
-        if (round % 3 == 0 || running.len() < 2)
+        if (round.is_multiple_of(3) || running.len() < 2)
             && let Some(session) = simulator.live_session(now)
         {
             running.push(session);

@@ -13,5 +13,6 @@ pub mod report;
 pub mod server;
 pub mod simulation;
 pub mod store;
+pub mod telemetry;
 
 pub use error::{ApiError, Error, Result};

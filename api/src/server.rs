@@ -24,6 +24,7 @@ use crate::error::{ApiError, Error};
 use crate::model::{Granularity, SnapshotQuery};
 use crate::report::{self, ReportSettings};
 use crate::store::{IngestFailure, UsageStore};
+use crate::telemetry::{KindLabel, Metrics};
 use crate::{dashboard, export, ingest, openapi};
 
 /// Most trend buckets one request may ask for.
@@ -45,6 +46,7 @@ pub struct AppState {
     pub installation: Installation,
     pub auth: Auth,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Runs blocking store work off the async threads.
@@ -69,7 +71,9 @@ pub fn api_routes(state: AppState) -> Router {
 /// The whole server: API, health, OpenAPI document and dashboard.
 pub fn router(state: AppState) -> Router {
     let store = state.store.clone();
+    let metrics_state = state.clone();
     Router::new()
+        .route("/metrics", get(move || metrics(metrics_state.clone())))
         .nest("/api", api_routes(state))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(move || readyz(store.clone())))
@@ -98,6 +102,39 @@ async fn readyz(store: Arc<dyn UsageStore>) -> Response {
         Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {error}")).into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+async fn metrics(state: AppState) -> Response {
+    let now = calendar::to_micros(state.clock.now());
+    let store = state.store.clone();
+    // An empty range: only what is running now is read.
+    let probe = SnapshotQuery {
+        from: Some(now),
+        to: now,
+        granularity: Granularity::Day,
+    };
+    if let Ok(Ok(snapshot)) = blocking(move || store.snapshot(&probe)).await {
+        let ci = snapshot.running.iter().filter(|session| session.ci).count() as i64;
+        let user = snapshot.running.len() as i64 - ci;
+        state
+            .metrics
+            .open_sessions
+            .get_or_create(&KindLabel { kind: "user" })
+            .set(user);
+        state
+            .metrics
+            .open_sessions
+            .get_or_create(&KindLabel { kind: "ci" })
+            .set(ci);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
 }
 
 async fn api_not_found(OriginalUri(uri): OriginalUri, request: Request) -> ApiError {

@@ -438,6 +438,33 @@ async fn a_restart_on_the_same_file_gives_the_same_report() {
 }
 
 #[tokio::test]
+async fn metrics_count_ingested_events_and_running_sessions() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    server.post_events(history()).await;
+    server.post_events(json!([end("a1", "2026-11-02T10:00:00Z")])).await;
+    server.post_events(json!([end("a1", "2026-11-02T11:00:00Z")])).await;
+    let response = server
+        .client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for line in [
+        "mirrord_usage_events_accepted_total 11",
+        "mirrord_usage_events_duplicate_total 1",
+        "mirrord_usage_ingest_batches_rejected_total 1",
+        "mirrord_usage_open_sessions{kind=\"user\"} 1",
+        "mirrord_usage_open_sessions{kind=\"ci\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn health_openapi_and_dashboard_are_served_without_a_key() {
     let (_dir, db) = temp_db();
     let server = TestServer::start(&db, NOW).await;

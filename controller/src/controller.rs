@@ -11,11 +11,11 @@ use mirrord_usage_api::auth::Auth;
 use mirrord_usage_api::clock::{Clock, SystemClock};
 use mirrord_usage_api::server::AppState;
 use mirrord_usage_api::store::{SqliteStore, UsageStore};
+use mirrord_usage_api::telemetry::{MeasuredStore, Metrics};
 use mirrord_usage_crds::operator::MirrordOperator;
 use mirrord_usage_crds::usage_report::{CRD_FILE, MirrordUsageReport};
 
 use crate::cli::ControllerArgs;
-use crate::notify::NotifyingStore;
 use crate::reconciler::{self, Context};
 use crate::{operator_sessions, serve};
 
@@ -58,13 +58,15 @@ pub async fn run_with(
             .await
             .context("could not create the default reports")?;
     }
-    let (store, stored) = NotifyingStore::new(store);
+    let metrics = Arc::new(Metrics::default());
+    let (store, stored) = MeasuredStore::new(store, metrics.clone());
     let store: Arc<dyn UsageStore> = Arc::new(store);
     let state = AppState {
         store: store.clone(),
         installation: args.serve.installation.clone().into(),
         auth,
         clock,
+        metrics,
     };
     let ctx = Arc::new(Context::new(client.clone(), state.clone()));
 

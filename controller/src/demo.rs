@@ -16,6 +16,7 @@ use mirrord_usage_api::ingest;
 use mirrord_usage_api::server::{AppState, Installation};
 use mirrord_usage_api::simulation::{Organisation, Simulator};
 use mirrord_usage_api::store::{SqliteStore, UsageStore};
+use mirrord_usage_api::telemetry::{MeasuredStore, Metrics};
 use mirrord_usage_crds::MAX_EVENTS_PER_BATCH;
 use mirrord_usage_crds::event::{Event, SessionEnd};
 use rand::Rng;
@@ -86,7 +87,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             let _ = std::io::stderr().flush();
         }
         eprintln!("\rstored {stored} events in {:.1} s", started.elapsed().as_secs_f64());
-        Ok((Arc::new(store), simulator))
+        Ok((store, simulator))
     })
     .await??;
 
@@ -103,6 +104,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     eprintln!("Stop with Ctrl-C.");
     eprintln!();
 
+    let metrics = Arc::new(Metrics::default());
+    let (store, _) = MeasuredStore::new(store, metrics.clone());
+    let store: Arc<dyn UsageStore> = Arc::new(store);
     tokio::spawn(live(store.clone(), simulator));
     let installation = Installation {
         total_licenses: Some(args.licenses),
@@ -115,12 +119,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         installation,
         auth: Auth::license_key(key),
         clock: Arc::new(SystemClock),
+        metrics,
     };
     serve::run_server(listener, state).await
 }
 
 /// Keeps the organisation working: ends sessions when due and starts new ones now and then.
-async fn live(store: Arc<SqliteStore>, mut simulator: Simulator) {
+async fn live(store: Arc<dyn UsageStore>, mut simulator: Simulator) {
     let mut due: BinaryHeap<Reverse<(DateTime<Utc>, String)>> = simulator
         .still_running()
         .into_iter()

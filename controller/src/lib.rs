@@ -4,7 +4,6 @@
 pub mod cli;
 pub mod controller;
 pub mod demo;
-pub mod notify;
 pub mod operator_sessions;
 pub mod period;
 pub mod reconciler;

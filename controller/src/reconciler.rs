@@ -67,6 +67,16 @@ fn seats_exceeded(status: &MirrordUsageReportStatus) -> bool {
 
 #[instrument(skip_all, fields(report = %report.name_any()))]
 pub async fn reconcile(report: Arc<MirrordUsageReport>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let action = reconcile_report(&report, &ctx).await;
+    ctx.state
+        .metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    action
+}
+
+async fn reconcile_report(report: &MirrordUsageReport, ctx: &Context) -> Result<Action, Error> {
     let name = report.name_any();
     let now = ctx.state.clock.now();
     let period = period::resolve(&report.spec, now);
@@ -130,7 +140,8 @@ fn next_wake(boundary: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Duration {
         .max(Duration::from_millis(100))
 }
 
-pub fn error_policy(report: Arc<MirrordUsageReport>, error: &Error, _: Arc<Context>) -> Action {
+pub fn error_policy(report: Arc<MirrordUsageReport>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.state.metrics.reconcile_errors.inc();
     tracing::warn!(report = %report.name_any(), %error, "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(15))
 }

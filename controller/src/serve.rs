@@ -9,6 +9,7 @@ use mirrord_usage_api::auth::Auth;
 use mirrord_usage_api::clock::SystemClock;
 use mirrord_usage_api::server::{self, AppState, Installation};
 use mirrord_usage_api::store::SqliteStore;
+use mirrord_usage_api::telemetry::{MeasuredStore, Metrics};
 use tokio::net::TcpListener;
 
 use crate::cli::{InstallationArgs, ServeArgs};
@@ -28,11 +29,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let key = license_key(args.license_key)?;
     let store = open_store(args.db).await?;
     let listener = bind(args.listen).await?;
+    let metrics = Arc::new(Metrics::default());
+    let (store, _) = MeasuredStore::new(store, metrics.clone());
     let state = AppState {
         store: Arc::new(store),
         installation: args.installation.into(),
         auth: Auth::license_key(key),
         clock: Arc::new(SystemClock),
+        metrics,
     };
     run_server(listener, state).await
 }

@@ -9,6 +9,7 @@ use mirrord_usage_api::auth::Auth;
 use mirrord_usage_api::clock::ManualClock;
 use mirrord_usage_api::server::{self, AppState, Installation};
 use mirrord_usage_api::store::SqliteStore;
+use mirrord_usage_api::telemetry::{MeasuredStore, Metrics};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -34,6 +35,8 @@ impl TestServer {
     pub async fn start(path: &std::path::Path, now: &str) -> TestServer {
         let store = SqliteStore::open(path).expect("open store");
         let clock = Arc::new(ManualClock::new(at(now)));
+        let metrics = Arc::new(Metrics::default());
+        let (store, _) = MeasuredStore::new(store, metrics.clone());
         let state = AppState {
             store: Arc::new(store),
             installation: Installation {
@@ -44,6 +47,7 @@ impl TestServer {
             },
             auth: Auth::license_key(KEY),
             clock: clock.clone(),
+            metrics,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -1,0 +1,179 @@
+//! Prometheus metrics, served at `/metrics`: what was ingested, how reconciles go, and the
+//! sessions running now.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mirrord_usage_crds::event::Event;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+
+use crate::calendar::Micros;
+use crate::error::Error;
+use crate::ingest::EventProblem;
+use crate::model::{Snapshot, SnapshotQuery};
+use crate::store::{IngestFailure, IngestOutcome, SessionState, UsageStore, Watched};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// `user` or `ci`.
+    pub kind: &'static str,
+}
+
+/// Every metric of the process.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Events stored (ingest endpoint and operator sessions alike).
+    pub events_accepted: Counter,
+    /// Exact repeats of stored events.
+    pub events_duplicate: Counter,
+    /// Batches refused for invalid or conflicting events.
+    pub batches_rejected: Counter,
+    /// Time to reconcile one MirrordUsageReport.
+    pub reconcile_duration: Histogram,
+    /// Reconciles that failed.
+    pub reconcile_errors: Counter,
+    /// Sessions running now, by kind; set when scraped.
+    pub open_sessions: Family<KindLabel, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("mirrord_usage");
+        let events_accepted = Counter::default();
+        registry.register("events_accepted", "Session events stored", events_accepted.clone());
+        let events_duplicate = Counter::default();
+        registry.register(
+            "events_duplicate",
+            "Exact repeats of stored session events, ignored",
+            events_duplicate.clone(),
+        );
+        let batches_rejected = Counter::default();
+        registry.register(
+            "ingest_batches_rejected",
+            "Batches of session events refused as invalid or conflicting",
+            batches_rejected.clone(),
+        );
+        let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 14));
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time to compute and write one MirrordUsageReport's status",
+            reconcile_duration.clone(),
+        );
+        let reconcile_errors = Counter::default();
+        registry.register(
+            "reconcile_errors",
+            "MirrordUsageReport reconciles that failed",
+            reconcile_errors.clone(),
+        );
+        let open_sessions = Family::<KindLabel, Gauge>::default();
+        registry.register("open_sessions", "Sessions running now", open_sessions.clone());
+        Metrics {
+            registry,
+            events_accepted,
+            events_duplicate,
+            batches_rejected,
+            reconcile_duration,
+            reconcile_errors,
+            open_sessions,
+        }
+    }
+}
+
+impl Metrics {
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// A store that counts what is ingested and says when sessions were stored (so reports can be
+/// refreshed).
+#[derive(Debug)]
+pub struct MeasuredStore<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+    stored: watch::Sender<u64>,
+}
+
+impl<S: UsageStore> MeasuredStore<S> {
+    /// The store, and a receiver whose value changes after every batch that stored something.
+    pub fn new(inner: S, metrics: Arc<Metrics>) -> (Self, watch::Receiver<u64>) {
+        let (stored, receiver) = watch::channel(0);
+        (MeasuredStore { inner, metrics, stored }, receiver)
+    }
+}
+
+impl<S: UsageStore> UsageStore for MeasuredStore<S> {
+    fn ingest(&self, events: &[Event]) -> Result<IngestOutcome, IngestFailure> {
+        match self.inner.ingest(events) {
+            Ok(outcome) => {
+                self.metrics.events_accepted.inc_by(outcome.accepted);
+                self.metrics.events_duplicate.inc_by(outcome.duplicates);
+                if outcome.accepted > 0 {
+                    self.stored.send_modify(|count| *count += 1);
+                }
+                Ok(outcome)
+            }
+            Err(failure) => {
+                if matches!(failure, IngestFailure::Rejected(_)) {
+                    self.metrics.batches_rejected.inc();
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    fn check(&self, events: &[Event]) -> Result<Vec<EventProblem>, Error> {
+        self.inner.check(events)
+    }
+
+    fn snapshot(&self, query: &SnapshotQuery) -> Result<Snapshot, Error> {
+        self.inner.snapshot(query)
+    }
+
+    fn known_sessions(&self, session_ids: &[String]) -> Result<HashMap<String, SessionState>, Error> {
+        self.inner.known_sessions(session_ids)
+    }
+
+    fn watched(&self) -> Result<Vec<Watched>, Error> {
+        self.inner.watched()
+    }
+
+    fn watch(&self, session_ids: &[String], seen_at: Micros) -> Result<(), Error> {
+        self.inner.watch(session_ids, seen_at)
+    }
+
+    fn unwatch(&self, session_ids: &[String]) -> Result<(), Error> {
+        self.inner.unwatch(session_ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_named_with_the_product_prefix() {
+        let metrics = Metrics::default();
+        metrics.events_accepted.inc_by(3);
+        metrics.open_sessions.get_or_create(&KindLabel { kind: "user" }).set(2);
+        let text = metrics.encode();
+        assert!(text.contains("mirrord_usage_events_accepted_total 3"), "{text}");
+        assert!(text.contains("mirrord_usage_open_sessions{kind=\"user\"} 2"), "{text}");
+        assert!(
+            text.contains("mirrord_usage_reconcile_duration_seconds_bucket"),
+            "{text}"
+        );
+    }
+}

@@ -126,6 +126,18 @@ pub struct ControllerArgs {
     /// Create the reports current-month and all-time when missing.
     #[arg(long, env = "MIRRORD_USAGE_DEFAULT_REPORTS", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub default_reports: bool,
+    /// Namespace of the Lease that makes this the only active controller of the cluster;
+    /// default: the pod's namespace (POD_NAMESPACE), else `default`.
+    #[arg(long, env = "MIRRORD_USAGE_LEASE_NAMESPACE", value_name = "NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Seconds a controller that stopped renewing keeps the Lease.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_LEASE_DURATION",
+        default_value_t = 15,
+        value_name = "SECONDS"
+    )]
+    pub lease_duration: u64,
     /// Least seconds between report refreshes caused by arriving sessions.
     #[arg(
         long,

@@ -16,6 +16,7 @@ use mirrord_usage_crds::operator::MirrordOperator;
 use mirrord_usage_crds::usage_report::{CRD_FILE, MirrordUsageReport};
 
 use crate::cli::ControllerArgs;
+use crate::lease::{LeaderLease, holder_identity};
 use crate::reconciler::{self, Context};
 use crate::{operator_sessions, serve};
 
@@ -53,6 +54,23 @@ pub async fn run_with(
              kubectl apply --server-side -f {CRD_FILE}"
         );
     }
+    let namespace = args
+        .lease_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "default".to_owned());
+    let lease = LeaderLease::new(
+        client.clone(),
+        &namespace,
+        holder_identity(),
+        Duration::from_secs(args.lease_duration),
+    );
+    lease.acquire().await?;
+    // Renew from now on: startup below must not let the lease expire.
+    let mut keeper = {
+        let lease = lease.clone();
+        AbortOnDrop(tokio::spawn(async move { lease.keep().await }))
+    };
     if args.default_reports {
         reconciler::create_default_reports(&client)
             .await
@@ -86,7 +104,23 @@ pub async fn run_with(
         stored,
         Duration::from_secs(args.report_trigger_interval),
     ));
-    let served = serve::run_server(listener, state).await;
+    let served = tokio::select! {
+        served = serve::run_server(listener, state) => served,
+        lost = &mut keeper.0 => Err(match lost {
+            Ok(lost) => anyhow::anyhow!("stopping: {lost}"),
+            Err(error) => anyhow::anyhow!("the lease keeper failed: {error}"),
+        }),
+    };
     tasks.shutdown().await;
+    lease.release().await;
     served
+}
+
+/// Stops a background task when whatever started it goes away.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod controller;
 pub mod demo;
+pub mod lease;
 pub mod operator_sessions;
 pub mod period;
 pub mod reconciler;

@@ -56,7 +56,17 @@ struct RunningController {
 impl RunningController {
     /// Starts it, reading the operator every `poll_seconds` ("0": never).
     async fn start(client: Client, db: &Path, clock: Arc<ManualClock>, poll_seconds: &str) -> Self {
-        let argv = vec![
+        Self::start_with(client, db, clock, poll_seconds, &[]).await
+    }
+
+    async fn start_with(
+        client: Client,
+        db: &Path,
+        clock: Arc<ManualClock>,
+        poll_seconds: &str,
+        extra: &[&str],
+    ) -> Self {
+        let mut argv = vec![
             "mirrord-usage",
             "controller",
             "--license-key",
@@ -68,6 +78,7 @@ impl RunningController {
             "--report-trigger-interval",
             "1",
         ];
+        argv.extend_from_slice(extra);
         let Command::Controller(args) = Cli::parse_from(argv).command else {
             unreachable!("a controller command")
         };
@@ -83,6 +94,19 @@ impl RunningController {
             clock,
         ));
         RunningController { base, task }
+    }
+
+    /// Whether it answers HTTP within a second.
+    async fn answers(&self) -> bool {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        client
+            .get(format!("{}/healthz", self.base))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
     }
 
     async fn report(&self) -> Value {
@@ -396,4 +420,65 @@ async fn a_current_month_report_rolls_over_at_midnight_on_the_first() {
     let spec: MirrordUsageReportSpec = reports.get("current-month").await.unwrap().spec;
     assert_eq!(spec.period, mirrord_usage_crds::usage_report::Period::CurrentMonth);
     running.stop().await;
+}
+
+#[tokio::test]
+async fn only_one_controller_works_at_a_time_and_another_takes_over_when_it_stops() {
+    use k8s_openapi::api::coordination::v1::Lease;
+
+    let control_plane = ControlPlane::start().await.unwrap();
+    install_crds(&control_plane).await;
+    let client = control_plane.admin_client();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let lease_args = ["--lease-duration", "2", "--lease-namespace", "default"];
+    let first = RunningController::start_with(
+        client.clone(),
+        &dir.path().join("a.db"),
+        clock.clone(),
+        "0",
+        &lease_args,
+    )
+    .await;
+    eventually("the first controller to serve", || async {
+        first.answers().await.then_some(())
+    })
+    .await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let holder = |lease: Lease| lease.spec.and_then(|spec| spec.holder_identity).unwrap_or_default();
+    let first_holder = holder(leases.get("mirrord-usage-controller").await.unwrap());
+    assert!(!first_holder.is_empty());
+
+    let second = RunningController::start_with(
+        client.clone(),
+        &dir.path().join("b.db"),
+        clock.clone(),
+        "0",
+        &lease_args,
+    )
+    .await;
+    // The second waits while the first renews the lease (for more than a lease's duration).
+    for _ in 0..3 {
+        let lease = leases.get("mirrord-usage-controller").await.unwrap();
+        assert!(
+            !second.answers().await,
+            "a second controller must not work while the first holds the lease: {:?}",
+            lease.spec
+        );
+        assert_eq!(
+            holder(leases.get("mirrord-usage-controller").await.unwrap()),
+            first_holder
+        );
+    }
+
+    // The first stops without letting go: the second takes over once the lease expires.
+    first.stop().await;
+    eventually("the second controller to take over", || async {
+        second.answers().await.then_some(())
+    })
+    .await;
+    let lease = leases.get("mirrord-usage-controller").await.unwrap();
+    assert_ne!(holder(lease.clone()), first_holder);
+    assert_eq!(lease.spec.unwrap().lease_transitions, Some(1));
+    second.stop().await;
 }

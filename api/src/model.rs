@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use mirrord_usage_crds::report::PrimaryKey;
+use mirrord_usage_crds::report::{License, PrimaryKey};
 
 use crate::calendar::Micros;
 
@@ -375,4 +375,5 @@ pub struct Snapshot {
     pub first_session_at: Option<Micros>,
     pub last_event_at: Option<Micros>,
     pub operator_version: Option<String>,
+    pub license: Option<License>,
 }

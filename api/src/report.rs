@@ -296,6 +296,7 @@ pub fn usage_report(snapshot: &Snapshot, settings: &ReportSettings) -> UsageRepo
             user_session_time_seconds: calendar::seconds(user_total),
             cluster_name: settings.cluster_name.clone(),
             chart_version: settings.chart_version.clone(),
+            license: snapshot.license.clone(),
         },
         all_time_metrics: AllTimeMetrics {
             total_session_count: snapshot.user_totals.sessions + running_user,
@@ -578,6 +579,7 @@ mod tests {
             first_session_at: sessions.iter().map(|s| s.start).min(),
             last_event_at: None,
             operator_version: None,
+            license: None,
         }
     }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use mirrord_usage_crds::event::Event;
+use mirrord_usage_crds::report::License;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -156,6 +157,10 @@ impl<S: UsageStore> UsageStore for MeasuredStore<S> {
 
     fn unwatch(&self, session_ids: &[String]) -> Result<(), Error> {
         self.inner.unwatch(session_ids)
+    }
+
+    fn record_license(&self, license: &License) -> Result<(), Error> {
+        self.inner.record_license(license)
     }
 }
 

@@ -47,6 +47,7 @@ async fn ingested_sessions_show_up_in_the_report_with_exact_numbers() {
     assert_eq!(general["activeUsers"], 2);
     assert_eq!(general["activeUserSessions"], 1);
     assert_eq!(general["licensesUsed"], 2);
+    assert_eq!(general["license"], Value::Null, "no operator has reported a license");
     assert_eq!(general["userSessions"], 4);
     assert_eq!(general["userSessionTimeSeconds"], 3.0 * 3600.0 + 15.0 * 60.0 + 3600.0);
     assert_eq!(general["operatorVersion"], "3.120.0");

@@ -296,6 +296,7 @@ fn reference_report(
             user_session_time_seconds: seconds(users.iter().copied().filter(in_range).map(|s| s.duration(now)).sum()),
             cluster_name: None,
             chart_version: None,
+            license: None,
         },
         all_time_metrics: AllTimeMetrics {
             total_session_count: users.len() as u64,

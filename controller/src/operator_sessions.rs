@@ -15,6 +15,7 @@ use mirrord_usage_api::ingest;
 use mirrord_usage_api::store::{IngestFailure, SessionState, UsageStore, Watched};
 use mirrord_usage_crds::event::{Event, SessionEnd, SessionStart, Target};
 use mirrord_usage_crds::operator::{MirrordOperator, OPERATOR_OBJECT, OperatorSession};
+use mirrord_usage_crds::report::License;
 
 /// What one poll changes.
 #[derive(Debug, Default, PartialEq)]
@@ -185,9 +186,17 @@ pub async fn poll_once(
         .ok_or_else(|| anyhow::anyhow!("there is no MirrordOperator named {OPERATOR_OBJECT:?}"))?;
     let shown = operator.status.map(|status| status.sessions).unwrap_or_default();
     let version = operator.spec.operator_version;
+    let license = operator.spec.license.map(|license| License {
+        name: license.name,
+        organization: license.organization,
+        expire_at: license.expire_at,
+    });
     let ids: Vec<String> = shown.iter().map(session_id).collect();
     let now = calendar::to_micros(now);
     let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<PollOutcome> {
+        if let Some(license) = &license {
+            store.record_license(license)?;
+        }
         let watched = store.watched()?;
         let known = store.known_sessions(&ids)?;
         let plan = plan(now, &shown, version.as_deref(), &watched, &known);

@@ -149,6 +149,18 @@ pub struct GeneralMetrics {
     pub cluster_name: Option<String>,
     /// Version of the Helm chart that installed mirrord-usage, when known.
     pub chart_version: Option<String>,
+    /// The mirrord license the operator reports, once it has been read.
+    pub license: Option<License>,
+}
+
+/// The mirrord license, as the operator reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct License {
+    pub name: Option<String>,
+    pub organization: Option<String>,
+    /// Expiry date, `YYYY-MM-DD`.
+    pub expire_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

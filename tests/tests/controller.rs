@@ -17,7 +17,7 @@ use mirrord_usage_api::auth::Auth;
 use mirrord_usage_api::calendar;
 use mirrord_usage_api::clock::ManualClock;
 use mirrord_usage_api::store::{SqliteStore, UsageStore};
-use mirrord_usage_crds::operator::{MirrordOperator, MirrordOperatorSpec};
+use mirrord_usage_crds::operator::{MirrordOperator, MirrordOperatorSpec, OperatorLicense};
 use mirrord_usage_crds::usage_report::{MirrordUsageReport, MirrordUsageReportSpec};
 use mirrord_usage_tests::{ControlPlane, User};
 use serde_json::{Value, json};
@@ -142,6 +142,12 @@ async fn show_operator(api: &Api<MirrordOperator>, sessions: Value) {
     if api.get_opt("operator").await.unwrap().is_none() {
         let spec = MirrordOperatorSpec {
             operator_version: Some("3.120.0".into()),
+            license: Some(OperatorLicense {
+                name: Some("Enterprise".into()),
+                organization: Some("Acme".into()),
+                expire_at: Some("2027-06-30".into()),
+                subscription_id: None,
+            }),
             ..MirrordOperatorSpec::default()
         };
         api.create(&PostParams::default(), &MirrordOperator::new("operator", spec))
@@ -239,6 +245,10 @@ async fn operator_sessions_become_reports_across_restarts_and_outages_without_do
     })
     .await;
     assert_eq!(report["generalMetrics"]["operatorVersion"], "3.120.0");
+    assert_eq!(
+        report["generalMetrics"]["license"],
+        json!({"name": "Enterprise", "organization": "Acme", "expireAt": "2027-06-30"})
+    );
     assert_eq!(
         report["allTimeMetrics"]["firstSessionAt"],
         json!(calendar::from_micros(calendar::to_micros(t0) - 60_000_000))

@@ -7,6 +7,7 @@ pub mod sqlite;
 use std::collections::HashMap;
 
 use mirrord_usage_crds::event::Event;
+use mirrord_usage_crds::report::License;
 
 use crate::calendar::Micros;
 
@@ -85,4 +86,7 @@ pub trait UsageStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Stops watching these sessions.
     fn unwatch(&self, session_ids: &[String]) -> Result<(), Error>;
+
+    /// Remembers the license the operator reports.
+    fn record_license(&self, license: &License) -> Result<(), Error>;
 }

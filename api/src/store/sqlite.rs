@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use mirrord_usage_crds::event::{Event, SessionStart};
+use mirrord_usage_crds::report::License;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use rusqlite_migration::{M, Migrations};
 use tracing::instrument;
@@ -723,6 +724,16 @@ impl UsageStore for SqliteStore {
         Ok(known)
     }
 
+    fn record_license(&self, license: &License) -> Result<()> {
+        let text = serde_json::to_string(license).expect("a license serialises");
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('license', ?1)",
+            [text],
+        )?;
+        Ok(())
+    }
+
     fn watched(&self) -> Result<Vec<Watched>> {
         let mut reader = self.reader()?;
         let conn = reader.conn();
@@ -862,7 +873,12 @@ impl UsageStore for SqliteStore {
                 row.get(0)
             })
             .optional()?;
+        let license: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'license'", [], |row| row.get(0))
+            .optional()?;
+        let license = license.and_then(|text| serde_json::from_str(&text).ok());
         Ok(Snapshot {
+            license,
             dims,
             from,
             to,

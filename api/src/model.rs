@@ -106,21 +106,6 @@ impl Default for Dimensions {
     }
 }
 
-/// Result of looking a value up for interning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interned {
-    Existing(DimId),
-    New(DimId),
-}
-
-impl Interned {
-    pub fn id(self) -> DimId {
-        match self {
-            Interned::Existing(id) | Interned::New(id) => id,
-        }
-    }
-}
-
 impl Dimensions {
     pub fn string(&self, id: DimId) -> Option<&Arc<str>> {
         (id != ABSENT).then(|| &self.strings[id as usize])
@@ -205,18 +190,18 @@ impl Dimensions {
         self.ci_ids.get(key).copied()
     }
 
-    pub fn intern_string(&mut self, value: &str) -> Interned {
+    pub fn intern_string(&mut self, value: &str) -> DimId {
         if let Some(&id) = self.string_ids.get(value) {
-            return Interned::Existing(id);
+            return id;
         }
         let id = self.strings.len() as DimId;
         let value: Arc<str> = Arc::from(value);
         self.strings.push(value.clone());
         self.string_ids.insert(value, id);
-        Interned::New(id)
+        id
     }
 
-    pub fn intern_identity(&mut self, key: IdentityKey) -> Interned {
+    pub fn intern_identity(&mut self, key: IdentityKey) -> DimId {
         intern(&mut self.identities, &mut self.identity_ids, key, |key| Identity {
             key,
             first_user_start: None,
@@ -224,11 +209,11 @@ impl Dimensions {
         })
     }
 
-    pub fn intern_target(&mut self, key: TargetKey) -> Interned {
+    pub fn intern_target(&mut self, key: TargetKey) -> DimId {
         intern(&mut self.targets, &mut self.target_ids, key, |key| key)
     }
 
-    pub fn intern_ci(&mut self, key: CiKey) -> Interned {
+    pub fn intern_ci(&mut self, key: CiKey) -> DimId {
         intern(&mut self.ci_contexts, &mut self.ci_ids, key, |key| key)
     }
 
@@ -268,14 +253,14 @@ fn intern<K: Copy + Eq + std::hash::Hash, V>(
     ids: &mut HashMap<K, DimId>,
     key: K,
     make: impl FnOnce(K) -> V,
-) -> Interned {
+) -> DimId {
     if let Some(&id) = ids.get(&key) {
-        return Interned::Existing(id);
+        return id;
     }
     let id = values.len() as DimId;
     values.push(make(key));
     ids.insert(key, id);
-    Interned::New(id)
+    id
 }
 
 /// Completed sessions of one identity within a block, summed.

@@ -11,7 +11,6 @@ use mirrord_usage_crds::report::{
 
 use crate::calendar::{self, MICROS_PER_DAY, Micros};
 use crate::model::{ABSENT, DimId, Dimensions, IdentityKey, RunningSession, Snapshot};
-use crate::store::sqlite::peak_of;
 
 /// What a report is asked for, besides the stored data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +124,19 @@ fn nulls_last(a: Option<&str>, b: Option<&str>) -> Ordering {
 
 fn text(dims: &Dimensions, id: DimId) -> Option<String> {
     dims.string(id).map(|s| s.to_string())
+}
+
+/// Peak of a set of half-open intervals given as (+1 at start, -1 at end) edges: at equal
+/// times ends come first, so touching intervals do not overlap.
+pub fn peak_of(edges: &mut [(Micros, i32)]) -> u64 {
+    edges.sort_unstable();
+    let mut current: i64 = 0;
+    let mut peak: i64 = 0;
+    for &(_, delta) in edges.iter() {
+        current += i64::from(delta);
+        peak = peak.max(current);
+    }
+    peak as u64
 }
 
 /// Days the average daily sessions are spread over: whole days started, at least one.
@@ -490,12 +502,12 @@ mod tests {
         let mut edges: [Vec<(Micros, i32)>; 2] = [Vec::new(), Vec::new()];
         for session in sessions {
             let key = IdentityKey {
-                machine_id: dims.intern_string(session.machine).id(),
-                kubernetes_username: session.k8s_user.map_or(ABSENT, |u| dims.intern_string(u).id()),
+                machine_id: dims.intern_string(session.machine),
+                kubernetes_username: session.k8s_user.map_or(ABSENT, |u| dims.intern_string(u)),
                 client_username: ABSENT,
                 client_hostname: ABSENT,
             };
-            let identity = dims.intern_identity(key).id();
+            let identity = dims.intern_identity(key);
             if !session.ci {
                 let entry: &mut Identity = dims.identity_mut(identity);
                 entry.first_user_start = Some(entry.first_user_start.map_or(session.start, |s| s.min(session.start)));
@@ -505,14 +517,14 @@ mod tests {
                 None => ABSENT,
                 Some((kind, name)) => {
                     let key = crate::model::TargetKey {
-                        kind: dims.intern_string(kind).id(),
-                        name: dims.intern_string(name).id(),
+                        kind: dims.intern_string(kind),
+                        name: dims.intern_string(name),
                         container: ABSENT,
                     };
-                    dims.intern_target(key).id()
+                    dims.intern_target(key)
                 }
             };
-            let namespace = session.namespace.map_or(ABSENT, |n| dims.intern_string(n).id());
+            let namespace = session.namespace.map_or(ABSENT, |n| dims.intern_string(n));
             match session.end {
                 None => running.push(RunningSession {
                     identity,

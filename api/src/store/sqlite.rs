@@ -22,6 +22,7 @@ use crate::model::{
     ABSENT, CiKey, DimId, Dimensions, Granularity, Identity, IdentityKey, IdentityUsage, Interval, RunningSession,
     Snapshot, SnapshotQuery, TargetKey, TargetUsage, Totals, UsageBlock,
 };
+use crate::report::peak_of;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
@@ -265,7 +266,7 @@ fn intern_string(dims: &mut Cow<'_, Dimensions>, value: Option<&str>) -> DimId {
         None => ABSENT,
         Some(value) => match dims.string_id(value) {
             Some(id) => id,
-            None => dims.to_mut().intern_string(value).id(),
+            None => dims.to_mut().intern_string(value),
         },
     }
 }
@@ -279,7 +280,7 @@ fn resolve_start(dims: &mut Cow<'_, Dimensions>, start: &SessionStart) -> StartR
     };
     let identity = match dims.identity_id(&identity) {
         Some(id) => id,
-        None => dims.to_mut().intern_identity(identity).id(),
+        None => dims.to_mut().intern_identity(identity),
     };
     let target = match &start.target {
         None => ABSENT,
@@ -291,7 +292,7 @@ fn resolve_start(dims: &mut Cow<'_, Dimensions>, start: &SessionStart) -> StartR
             };
             match dims.target_id(&key) {
                 Some(id) => id,
-                None => dims.to_mut().intern_target(key).id(),
+                None => dims.to_mut().intern_target(key),
             }
         }
     };
@@ -304,7 +305,7 @@ fn resolve_start(dims: &mut Cow<'_, Dimensions>, start: &SessionStart) -> StartR
         };
         match dims.ci_id(&key) {
             Some(id) => id,
-            None => dims.to_mut().intern_ci(key).id(),
+            None => dims.to_mut().intern_ci(key),
         }
     });
     StartRecord {
@@ -920,19 +921,6 @@ fn recompute_peaks(tx: &Transaction<'_>, touched: &BTreeSet<(i64, bool)>, max_du
         upsert.execute(params![day, ci, peak_of(&mut edges) as i64])?;
     }
     Ok(())
-}
-
-/// Peak of a set of half-open intervals given as (+1 at start, -1 at end) edges: at equal
-/// times ends come first, so touching intervals do not overlap.
-pub(crate) fn peak_of(edges: &mut [(Micros, i32)]) -> u64 {
-    edges.sort_unstable();
-    let mut current: i64 = 0;
-    let mut peak: i64 = 0;
-    for &(_, delta) in edges.iter() {
-        current += i64::from(delta);
-        peak = peak.max(current);
-    }
-    peak as u64
 }
 
 /// Completed sessions starting in `[from, to)`: raw rows for partial days, day blocks for whole

@@ -2,8 +2,10 @@
 //! report endpoints answer, and the identifiers every part of mirrord-usage agrees on.
 //! Nothing here does I/O.
 
+pub mod analytics;
 pub mod event;
 pub mod operator;
+pub mod rbac;
 pub mod report;
 pub mod usage_report;
 
@@ -12,6 +14,13 @@ pub const USAGE_GROUP: &str = "usage.mirrord.metalbear.co";
 
 /// Version of the `MirrordUsageReport` custom resource.
 pub const USAGE_VERSION: &str = "v1alpha1";
+
+/// API group of the aggregated API (usage reports, users and sessions read through
+/// kube-apiserver).
+pub const ANALYTICS_GROUP: &str = "analytics.mirrord.metalbear.co";
+
+/// Version of the aggregated API.
+pub const ANALYTICS_VERSION: &str = "v1alpha1";
 
 /// Field manager for everything mirrord-usage writes to the Kubernetes API.
 pub const FIELD_MANAGER: &str = "mirrord-usage";

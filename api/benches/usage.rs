@@ -1,17 +1,22 @@
 //! Benchmark of the real `mirrord-usage serve` process: ingest over HTTP in 10k batches, the size
 //! of the database, report latencies, and the server's peak resident memory. Also times a bare
-//! rusqlite insert of the same sessions for comparison.
+//! rusqlite insert of the same sessions for comparison, and pages of the session listing read
+//! straight from the store.
 //!
 //! `make bench` runs it at full size; `BENCH_SESSIONS=200000 make bench` for a quick look.
 //! Prints a Markdown section for BENCHMARKS.md.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
+use mirrord_usage_api::calendar;
+use mirrord_usage_api::model::SessionQuery;
 use mirrord_usage_api::simulation::{Organisation, Simulator};
+use mirrord_usage_api::store::{SqliteStore, UsageStore};
 use mirrord_usage_crds::event::{Event, EventBatch};
 use mirrord_usage_crds::report::PrimaryKey;
 
@@ -82,6 +87,38 @@ impl Drop for Server {
 fn median_ms(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
     samples[samples.len() / 2]
+}
+
+/// The developer in the middle by number of sessions, and that number: whom a filtered listing
+/// is typically asked about.
+fn median_developer(starts: &[&Event]) -> (String, usize) {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for event in starts {
+        if let Event::SessionStart(start) = event
+            && start.ci.is_none()
+            && let Some(user) = &start.client_username
+        {
+            *counts.entry(user).or_default() += 1;
+        }
+    }
+    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+    counts.sort_by_key(|&(user, sessions)| (sessions, user));
+    let (user, sessions) = counts[counts.len() / 2];
+    (user.to_owned(), sessions)
+}
+
+/// Warm median of 20 listings of one page, and how many sessions the page held.
+fn time_listing(store: &SqliteStore, query: &SessionQuery) -> (f64, usize) {
+    let listed = store.sessions(query).unwrap().sessions.len();
+    let samples = (0..20)
+        .map(|_| {
+            let started = Instant::now();
+            let page = store.sessions(query).unwrap();
+            assert_eq!(page.sessions.len(), listed);
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    (median_ms(samples), listed)
 }
 
 /// Bare insert: the same sessions as plain rows, one transaction, no indexes beyond the key.
@@ -200,6 +237,7 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
     let session_count = starts.len();
+    let (developer, developer_sessions) = median_developer(&starts);
     drop(starts);
     let bodies: Vec<Vec<u8>> = batches
         .iter()
@@ -304,6 +342,49 @@ async fn main() {
     .await;
     let rss = server.peak_rss_kib();
     eprintln!("peak resident memory of serve: {:.1} MiB", rss as f64 / 1024.0);
+    drop(server);
+
+    // The session listing, timed on the store itself: the query without HTTP and JSON.
+    let store = SqliteStore::open(&db).unwrap();
+    let last_30_days = SessionQuery {
+        from: Some(calendar::to_micros(month_from)),
+        to: calendar::to_micros(end),
+        user: None,
+        namespace: None,
+        ci: None,
+        limit: 500,
+        after: None,
+    };
+    let all_time = SessionQuery {
+        from: None,
+        ..last_30_days.clone()
+    };
+    let second_page = SessionQuery {
+        after: store.sessions(&all_time).unwrap().next,
+        ..all_time.clone()
+    };
+    let of_developer = |query: &SessionQuery| SessionQuery {
+        user: Some(developer.clone()),
+        ..query.clone()
+    };
+    let mut listings = Vec::new();
+    for (label, query) in [
+        ("session listing, first 500, last 30 days", last_30_days.clone()),
+        ("session listing, first 500, all time", all_time.clone()),
+        ("session listing, second 500, all time", second_page),
+        (
+            "session listing of one developer, first 500, last 30 days",
+            of_developer(&last_30_days),
+        ),
+        (
+            "session listing of one developer, first 500, all time",
+            of_developer(&all_time),
+        ),
+    ] {
+        let (p50, listed) = time_listing(&store, &query);
+        eprintln!("{label}: p50 {p50:.2} ms ({listed} sessions)");
+        listings.push((label, p50, listed));
+    }
 
     let now: DateTime<Utc> = Utc::now();
     println!("## Run of {} on {}", env!("CARGO_PKG_VERSION"), now.format("%Y-%m-%d"));
@@ -342,4 +423,15 @@ async fn main() {
         "| peak resident memory of serve answering these | {:.1} MiB | ≤ 100 MiB |",
         rss as f64 / 1024.0
     );
+    println!();
+    println!(
+        "Session listing, timed on the store in process (no HTTP): the developer is `{developer}`, the median \
+         by sessions ({developer_sessions} of them)."
+    );
+    println!();
+    println!("| measure | result | target |");
+    println!("|---|---|---|");
+    for (label, p50, listed) in &listings {
+        println!("| {label} ({listed} listed), warm p50 of 20 | {p50:.2} ms | ≤ 5 ms |");
+    }
 }

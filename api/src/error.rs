@@ -25,6 +25,9 @@ pub enum Error {
     #[error("could not write the report as {format}: {message}")]
     Export { format: &'static str, message: String },
 
+    #[error("a page of sessions must hold at least one session, not {limit}; clamp the limit before asking the store")]
+    EmptyPage { limit: usize },
+
     #[error("background task failed: {0}")]
     Task(String),
 }

@@ -1,6 +1,7 @@
 //! Stored usage as the report engine reads it: interned dimensions (identities, targets,
 //! namespaces) and sessions summed into contributions. A store produces a [`Snapshot`]; the
-//! report engine turns it into numbers without touching storage.
+//! report engine turns it into numbers without touching storage. Individual sessions are read
+//! back a page at a time ([`SessionQuery`], [`SessionPage`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -361,4 +362,159 @@ pub struct Snapshot {
     pub last_event_at: Option<Micros>,
     pub operator_version: Option<String>,
     pub license: Option<License>,
+}
+
+/// Which sessions to list: those overlapping [from, to) (start < to, and running or end > from;
+/// from None = since the beginning), newest start first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionQuery {
+    pub from: Option<Micros>,
+    pub to: Micros,
+    /// Exact match on the kubernetes username, the client username or the machine id.
+    pub user: Option<String>,
+    /// Exact match on the target namespace.
+    pub namespace: Option<String>,
+    /// Only CI sessions (true) or only non-CI sessions (false).
+    pub ci: Option<bool>,
+    /// At most this many sessions (the caller clamps it; the store requires >= 1).
+    pub limit: usize,
+    /// Continue after this position (from a previous page).
+    pub after: Option<SessionCursor>,
+}
+
+/// Position in the newest-first order: (start, row id), opaque to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCursor {
+    pub start: Micros,
+    pub id: i64,
+}
+
+/// Hex digits of a token: the start's and the row id's 64 bits each.
+const CURSOR_DIGITS: usize = 32;
+
+impl SessionCursor {
+    /// URL-safe token: the start's and the row id's bits as 32 lowercase hex digits.
+    pub fn encode(&self) -> String {
+        // The casts keep every bit, so negative starts (before 1970) round-trip too.
+        format!("{:016x}{:016x}", self.start as u64, self.id as u64)
+    }
+
+    /// Err(message naming the token) when malformed.
+    pub fn decode(token: &str) -> Result<Self, String> {
+        let malformed = || {
+            format!(
+                "'{token}' is not a page token: pass the `next` token of a previous page unchanged, or leave it out \
+                 for the first page"
+            )
+        };
+        // from_str_radix alone would also accept a sign, so the digits are checked first.
+        if token.len() != CURSOR_DIGITS || !token.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(malformed());
+        }
+        let (start, id) = token.split_at(CURSOR_DIGITS / 2);
+        let start = u64::from_str_radix(start, 16).map_err(|_| malformed())? as i64;
+        let id = u64::from_str_radix(id, 16).map_err(|_| malformed())? as i64;
+        // Row ids start at 1: anything else was not made by `encode`.
+        if id < 1 {
+            return Err(malformed());
+        }
+        Ok(SessionCursor { start, id })
+    }
+}
+
+/// The workload a listed session targeted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionTarget {
+    pub kind: String,
+    pub name: String,
+    pub container: Option<String>,
+}
+
+/// Where a listed CI session ran, as it reported it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CiRecord {
+    pub provider: Option<String>,
+    pub pipeline: Option<String>,
+    pub environment: Option<String>,
+    pub triggered_by: Option<String>,
+}
+
+/// One session as its start (and end, if any) told it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub session_id: String,
+    pub machine_id: Option<String>,
+    pub kubernetes_username: Option<String>,
+    pub client_username: Option<String>,
+    pub client_hostname: Option<String>,
+    /// None for a targetless session.
+    pub target: Option<SessionTarget>,
+    pub namespace: Option<String>,
+    pub start: Micros,
+    /// None while the session runs.
+    pub end: Option<Micros>,
+    /// None for a user session; present (its fields possibly all None) for a CI session.
+    pub ci: Option<CiRecord>,
+    pub cli_version: Option<String>,
+    pub operator_version: Option<String>,
+}
+
+/// One page of a session listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPage {
+    pub sessions: Vec<SessionRecord>,
+    /// Set when more sessions match.
+    pub next: Option<SessionCursor>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_survives_its_token() {
+        let cursors = [
+            SessionCursor {
+                start: 1_795_564_800_000_000,
+                id: 4_999_999,
+            },
+            SessionCursor { start: -1, id: 1 },
+            SessionCursor {
+                start: Micros::MIN,
+                id: i64::MAX,
+            },
+        ];
+        for cursor in cursors {
+            let token = cursor.encode();
+            assert!(
+                token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{token} is not URL-safe"
+            );
+            assert_eq!(SessionCursor::decode(&token), Ok(cursor), "{token}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_token_is_refused_by_name() {
+        let valid = SessionCursor { start: 5, id: 7 }.encode();
+        let too_short = &valid[1..];
+        let signed = format!("+{}", &valid[1..]);
+        let upper = valid.to_uppercase().replace('0', "A");
+        let row_zero = SessionCursor { start: 5, id: 0 }.encode();
+        for token in [
+            "",
+            "abc",
+            too_short,
+            &signed,
+            &upper,
+            &format!("{valid}0"),
+            "zz",
+            &row_zero,
+        ] {
+            let message = SessionCursor::decode(token).unwrap_err();
+            assert!(message.contains(&format!("'{token}'")), "{message}");
+        }
+    }
 }

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use crate::calendar::Micros;
 use crate::error::Error;
 use crate::ingest::EventProblem;
-use crate::model::{Snapshot, SnapshotQuery};
+use crate::model::{SessionPage, SessionQuery, Snapshot, SnapshotQuery};
 use crate::store::{IngestFailure, IngestOutcome, SessionState, UsageStore, Watched};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -161,6 +161,10 @@ impl<S: UsageStore> UsageStore for MeasuredStore<S> {
 
     fn record_license(&self, license: &License) -> Result<(), Error> {
         self.inner.record_license(license)
+    }
+
+    fn sessions(&self, query: &SessionQuery) -> Result<SessionPage, Error> {
+        self.inner.sessions(query)
     }
 }
 

@@ -13,7 +13,7 @@ use crate::calendar::Micros;
 
 use crate::error::Error;
 use crate::ingest::EventProblem;
-use crate::model::{Snapshot, SnapshotQuery};
+use crate::model::{SessionPage, SessionQuery, Snapshot, SnapshotQuery};
 
 pub use sqlite::SqliteStore;
 
@@ -89,4 +89,7 @@ pub trait UsageStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Remembers the license the operator reports.
     fn record_license(&self, license: &License) -> Result<(), Error>;
+
+    /// Sessions matching `query`, newest start first, one page.
+    fn sessions(&self, query: &SessionQuery) -> Result<SessionPage, Error>;
 }

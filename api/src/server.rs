@@ -239,7 +239,7 @@ pub fn range_params(params: &HashMap<String, String>, now: DateTime<Utc>) -> Res
 
 /// Report formats of `GET /api/v1/reports/usage`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub enum Format {
     Json,
     Csv,
     Xlsx,
@@ -282,8 +282,8 @@ impl AppState {
         if !may_read_users {
             report.user_metrics = None;
             report.user_metrics_omitted = Some(format!(
-                "{} may not read per-user usage (the mirrordusers resource)",
-                principal.name
+                "{}: per-user rows are left out",
+                auth::denial(principal, Permission::ReadUsers)
             ));
         }
         Ok(report)
@@ -327,34 +327,57 @@ impl AppState {
     }
 }
 
-async fn get_usage_report(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    let format = match params.get("format").map(String::as_str) {
-        None | Some("json") => Format::Json,
-        Some("csv") => Format::Csv,
-        Some("xlsx") => Format::Xlsx,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                format!("format must be one of json, csv, xlsx, not '{other}'"),
-            ));
-        }
-    };
-    let range = range_params(&params, state.clock.now())?;
-    if format != Format::Json {
-        state.auth.require(&principal, Permission::ReadUsers).await?;
+/// Reads `format` (`json` when absent).
+pub fn report_format(params: &HashMap<String, String>) -> Result<Format, ApiError> {
+    match params.get("format").map(String::as_str) {
+        None | Some("json") => Ok(Format::Json),
+        Some("csv") => Ok(Format::Csv),
+        Some("xlsx") => Ok(Format::Xlsx),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("format must be one of json, csv, xlsx, not '{other}'"),
+        )),
     }
-    let report = state.usage_report(&principal, range).await?;
-    let name = format!(
-        "mirrord-usage-{}-{}",
-        report.general_metrics.report_period.from.format("%Y%m%dT%H%M%SZ"),
-        report.general_metrics.report_period.to.format("%Y%m%dT%H%M%SZ")
-    );
-    let file = |content_type: &'static str, extension: &str, bytes: Vec<u8>| {
-        (
+}
+
+impl AppState {
+    /// The usage report as a CSV or XLSX download; files list users, so they need that permission.
+    pub async fn report_file(
+        &self,
+        principal: &Principal,
+        range: RangeParams,
+        format: Format,
+    ) -> Result<Response, ApiError> {
+        self.auth.require(principal, Permission::ReadUsers).await?;
+        let report = self.usage_report(principal, range).await?;
+        let name = format!(
+            "mirrord-usage-{}-{}",
+            report.general_metrics.report_period.from.format("%Y%m%dT%H%M%SZ"),
+            report.general_metrics.report_period.to.format("%Y%m%dT%H%M%SZ")
+        );
+        let (content_type, extension, bytes) = match format {
+            Format::Json => (
+                "application/json",
+                "json",
+                serde_json::to_vec(&report).map_err(|e| {
+                    ApiError::internal(&Error::Export {
+                        format: "json",
+                        message: e.to_string(),
+                    })
+                })?,
+            ),
+            Format::Csv => (
+                "text/csv; charset=utf-8",
+                "csv",
+                export::csv(&report, range.primary_key)?,
+            ),
+            Format::Xlsx => (
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "xlsx",
+                blocking(move || export::xlsx(&report, range.primary_key)).await??,
+            ),
+        };
+        Ok((
             [
                 (header::CONTENT_TYPE, content_type.to_owned()),
                 (
@@ -364,21 +387,21 @@ async fn get_usage_report(
             ],
             bytes,
         )
-            .into_response()
-    };
-    Ok(match format {
-        Format::Json => Json(report).into_response(),
-        Format::Csv => file(
-            "text/csv; charset=utf-8",
-            "csv",
-            export::csv(&report, range.primary_key)?,
-        ),
-        Format::Xlsx => file(
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx",
-            blocking(move || export::xlsx(&report, range.primary_key)).await??,
-        ),
-    })
+            .into_response())
+    }
+}
+
+async fn get_usage_report(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let format = report_format(&params)?;
+    let range = range_params(&params, state.clock.now())?;
+    match format {
+        Format::Json => Ok(Json(state.usage_report(&principal, range).await?).into_response()),
+        Format::Csv | Format::Xlsx => state.report_file(&principal, range, format).await,
+    }
 }
 
 async fn get_trends(

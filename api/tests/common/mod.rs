@@ -33,6 +33,15 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server over the database at `path`, with the clock at `now`.
     pub async fn start(path: &std::path::Path, now: &str) -> TestServer {
+        Self::start_with(path, now, server::router).await
+    }
+
+    /// Starts a server whose routes `build` makes from the state.
+    pub async fn start_with(
+        path: &std::path::Path,
+        now: &str,
+        build: impl FnOnce(AppState) -> axum::Router,
+    ) -> TestServer {
         let store = SqliteStore::open(path).expect("open store");
         let clock = Arc::new(ManualClock::new(at(now)));
         let metrics = Arc::new(Metrics::default());
@@ -52,8 +61,9 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
+        let router = build(state);
         let task = tokio::spawn(async move {
-            server::serve(listener, server::router(state), async {
+            server::serve(listener, router, async {
                 let _ = stopped.await;
             })
             .await

@@ -111,10 +111,53 @@ pub struct DemoArgs {
     pub seed: Option<u64>,
 }
 
+/// How the controller serves HTTPS.
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
+    /// Serving certificate (PEM, with its chain), reloaded when the file changes. Without it, a
+    /// self-signed pair is generated at start.
+    #[arg(long = "tls-cert-file", env = "MIRRORD_USAGE_TLS_CERT_FILE", value_name = "PATH")]
+    pub cert_file: Option<PathBuf>,
+    /// Private key of --tls-cert-file (PEM), reloaded when the file changes.
+    #[arg(
+        long = "tls-private-key-file",
+        env = "MIRRORD_USAGE_TLS_PRIVATE_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub private_key_file: Option<PathBuf>,
+    /// DNS names and IP addresses of the self-signed certificate (repeat, or separate with commas).
+    #[arg(
+        long = "tls-san",
+        env = "MIRRORD_USAGE_TLS_SAN",
+        value_delimiter = ',',
+        default_values_t = ["localhost".to_owned(), "127.0.0.1".to_owned()],
+        value_name = "NAME"
+    )]
+    pub san: Vec<String>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ControllerArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Seconds a reviewed bearer token is remembered (TokenReview).
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_AUTHENTICATION_CACHE_TTL",
+        default_value_t = 10,
+        value_name = "SECONDS"
+    )]
+    pub authentication_cache_ttl: u64,
+    /// Seconds an authorization decision is remembered (SubjectAccessReview); 0: ask every time.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_AUTHORIZATION_CACHE_TTL",
+        default_value_t = 10,
+        value_name = "SECONDS"
+    )]
+    pub authorization_cache_ttl: u64,
     /// Seconds between reads of the mirrord operator's running sessions; 0 turns reading off.
     #[arg(
         long,

@@ -7,35 +7,29 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use kube::Api;
 use kube::api::ListParams;
-use mirrord_usage_api::auth::Auth;
+use mirrord_usage_api::aggregated;
+use mirrord_usage_api::auth::{Auth, Authenticator, FrontProxy, LicenseKey};
 use mirrord_usage_api::clock::{Clock, SystemClock};
-use mirrord_usage_api::server::AppState;
+use mirrord_usage_api::server::{self, AppState};
 use mirrord_usage_api::store::{SqliteStore, UsageStore};
 use mirrord_usage_api::telemetry::{MeasuredStore, Metrics};
+use mirrord_usage_api::tls::{self, CertificateSource, ServingCertificate};
 use mirrord_usage_crds::operator::MirrordOperator;
 use mirrord_usage_crds::usage_report::{CRD_FILE, MirrordUsageReport};
 
 use crate::cli::ControllerArgs;
+use crate::delegated_auth::{self, AccessReviewer, ReportLookup, TokenReviewer};
 use crate::lease::{LeaderLease, holder_identity};
 use crate::reconciler::{self, Context};
 use crate::{operator_sessions, serve};
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
-    let key = serve::license_key(args.serve.license_key.clone())?;
     let store = serve::open_store(args.serve.db.clone()).await?;
     let listener = serve::bind(args.serve.listen).await?;
     let client = kube::Client::try_default()
         .await
         .context("could not set up a Kubernetes client: set KUBECONFIG, or run mirrord-usage in a cluster")?;
-    run_with(
-        client,
-        store,
-        listener,
-        Auth::license_key(key),
-        args,
-        Arc::new(SystemClock),
-    )
-    .await
+    run_with(client, store, listener, args, Arc::new(SystemClock)).await
 }
 
 /// Everything but the process-wide setup, so tests can run it with their own client and clock.
@@ -43,10 +37,11 @@ pub async fn run_with(
     client: kube::Client,
     store: SqliteStore,
     listener: tokio::net::TcpListener,
-    auth: Auth,
     args: ControllerArgs,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
+    // Before anything else, so a wrong certificate path fails at once.
+    let certificate = serving_certificate(&args)?;
     let reports: Api<MirrordUsageReport> = Api::all(client.clone());
     if let Err(error) = reports.list(&ListParams::default().limit(1)).await {
         bail!(
@@ -76,6 +71,13 @@ pub async fn run_with(
             .await
             .context("could not create the default reports")?;
     }
+    let mut tasks = tokio::task::JoinSet::new();
+    let (front_proxy, front_proxy_config) = FrontProxy::new();
+    tasks.spawn(delegated_auth::follow_request_header_config(
+        client.clone(),
+        front_proxy_config,
+    ));
+    let auth = authentication(&client, &args, front_proxy);
     let metrics = Arc::new(Metrics::default());
     let (store, stored) = MeasuredStore::new(store, metrics.clone());
     let store: Arc<dyn UsageStore> = Arc::new(store);
@@ -88,7 +90,6 @@ pub async fn run_with(
     };
     let ctx = Arc::new(Context::new(client.clone(), state.clone()));
 
-    let mut tasks = tokio::task::JoinSet::new();
     if args.operator_poll_interval > 0 {
         let api: Api<MirrordOperator> = Api::all(client.clone());
         let interval = Duration::from_secs(args.operator_poll_interval);
@@ -105,7 +106,7 @@ pub async fn run_with(
         Duration::from_secs(args.report_trigger_interval),
     ));
     let served = tokio::select! {
-        served = serve::run_server(listener, state) => served,
+        served = serve_tls(listener, state, ReportLookup::new(client.clone()), certificate) => served,
         lost = &mut keeper.0 => Err(match lost {
             Ok(lost) => anyhow::anyhow!("stopping: {lost}"),
             Err(error) => anyhow::anyhow!("the lease keeper failed: {error}"),
@@ -114,6 +115,64 @@ pub async fn run_with(
     tasks.shutdown().await;
     lease.release().await;
     served
+}
+
+/// The certificate files given, else a self-signed pair for `--tls-san`.
+fn serving_certificate(args: &ControllerArgs) -> anyhow::Result<ServingCertificate> {
+    let source = match (&args.tls.cert_file, &args.tls.private_key_file) {
+        (Some(cert), Some(key)) => CertificateSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        (None, None) => CertificateSource::SelfSigned {
+            names: args.tls.san.clone(),
+        },
+        _ => bail!(
+            "--tls-cert-file and --tls-private-key-file go together: pass both, or neither for a self-signed pair"
+        ),
+    };
+    Ok(ServingCertificate::load(source)?)
+}
+
+/// Kubernetes identities (from kube-apiserver as front proxy, or bearer tokens), plus the license
+/// key when one is set; permissions from SubjectAccessReviews.
+fn authentication(client: &kube::Client, args: &ControllerArgs, front_proxy: FrontProxy) -> Auth {
+    let mut authenticators: Vec<Arc<dyn Authenticator>> = vec![
+        Arc::new(front_proxy),
+        Arc::new(TokenReviewer::new(
+            client.clone(),
+            Duration::from_secs(args.authentication_cache_ttl),
+        )),
+    ];
+    if let Some(key) = args.serve.license_key.clone().filter(|key| !key.is_empty()) {
+        authenticators.push(Arc::new(LicenseKey::new(key)));
+    }
+    Auth::new(
+        authenticators,
+        Arc::new(AccessReviewer::new(
+            client.clone(),
+            Duration::from_secs(args.authorization_cache_ttl),
+        )),
+    )
+}
+
+/// Serves the plain API, the aggregated API and the dashboard over HTTPS until SIGINT or SIGTERM.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    reports: ReportLookup,
+    certificate: ServingCertificate,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let router = aggregated::routes(state.clone(), Arc::new(reports))
+        .merge(aggregated::dashboard_routes())
+        .merge(server::router(state));
+    // Scripts and tests wait for this line.
+    println!("listening on https://{addr}");
+    tracing::info!(%addr, "serving");
+    tls::serve_tls(listener, router, certificate, serve::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Stops a background task when whatever started it goes away.

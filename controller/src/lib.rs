@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod controller;
+pub mod delegated_auth;
 pub mod demo;
 pub mod lease;
 pub mod operator_sessions;

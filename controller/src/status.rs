@@ -4,43 +4,11 @@
 use chrono::{DateTime, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
+use mirrord_usage_api::human;
 use mirrord_usage_crds::report::UsageReport;
 use mirrord_usage_crds::usage_report::{
     Licenses, MirrordUsageReportSpec, MirrordUsageReportStatus, ResolvedPeriod, TopUser,
 };
-
-/// `3d 4h`, `5h 12m`, `45m`, `30s`: the largest unit that fits and the one below it.
-pub fn human_duration(seconds: f64) -> String {
-    let total = seconds.max(0.0).round() as u64;
-    let units = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
-    let first = units
-        .iter()
-        .position(|&(_, size)| total >= size)
-        .unwrap_or(units.len() - 1);
-    let (name, size) = units[first];
-    let mut text = format!("{}{name}", total / size);
-    if let Some(&(next_name, next_size)) = units.get(first + 1) {
-        let next = (total % size) / next_size;
-        if next > 0 {
-            text.push_str(&format!(" {next}{next_name}"));
-        }
-    }
-    text
-}
-
-/// `1,204h`.
-pub fn human_hours(hours: f64) -> String {
-    let whole = hours.max(0.0).round() as u64;
-    let digits = whole.to_string();
-    let mut grouped = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    format!("{grouped}h")
-}
 
 /// Status for a report computed at `now`; `Ready` is true.
 pub fn from_report(
@@ -84,7 +52,7 @@ pub fn from_report(
         },
         user_sessions: general.user_sessions,
         session_time_seconds: general.user_session_time_seconds.round(),
-        session_time: human_duration(general.user_session_time_seconds),
+        session_time: human::duration(general.user_session_time_seconds),
         ci_sessions: report.ci_metrics.total_ci_sessions,
         running_user_sessions: general.active_user_sessions,
         running_ci_sessions: report.ci_metrics.current_running_sessions,
@@ -92,7 +60,7 @@ pub fn from_report(
         max_ci_concurrency: report.ci_metrics.max_concurrent_ci_sessions,
         developer_hours_saved: (developer_hours * 10.0).round() / 10.0,
         ci_hours_saved: (ci_hours * 10.0).round() / 10.0,
-        time_saved: human_hours(developer_hours + ci_hours),
+        time_saved: human::hours(developer_hours + ci_hours),
         top_users,
     }
 }
@@ -135,27 +103,5 @@ pub fn keep_transition_times(new: &mut MirrordUsageReportStatus, old: Option<&Mi
         {
             condition.last_transition_time = previous.last_transition_time.clone();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_as_the_two_largest_units() {
-        assert_eq!(human_duration(0.0), "0s");
-        assert_eq!(human_duration(45.0), "45s");
-        assert_eq!(human_duration(45.0 * 60.0), "45m");
-        assert_eq!(human_duration(5.0 * 3600.0 + 12.0 * 60.0 + 7.0), "5h 12m");
-        assert_eq!(human_duration(3.0 * 86_400.0 + 4.0 * 3600.0 + 59.0), "3d 4h");
-        assert_eq!(human_duration(2.0 * 86_400.0 + 30.0), "2d");
-    }
-
-    #[test]
-    fn hours_are_grouped_by_thousands() {
-        assert_eq!(human_hours(0.2), "0h");
-        assert_eq!(human_hours(999.6), "1,000h");
-        assert_eq!(human_hours(1_234_567.0), "1,234,567h");
     }
 }

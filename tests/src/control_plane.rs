@@ -16,12 +16,16 @@ use std::{
 
 use base64::Engine as _;
 use k8s_openapi::{
-    api::core::v1::Namespace, apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    api::{core::v1::Namespace, rbac::v1::ClusterRole},
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    kube_aggregator::pkg::apis::apiregistration::v1::APIService,
 };
 use kube::{Api, Client, Config, api::ListParams, config::AuthInfo};
 use tempfile::TempDir;
 
 use crate::{
+    access::{self, BindingSubject},
+    api_service::{self, ApiServiceRegistration},
     binaries::Binaries,
     crd,
     error::{Error, IoContext as _, Result},
@@ -188,6 +192,16 @@ impl ControlPlane {
             .unwrap_or_else(|e| panic!("building a Kubernetes client for {user}: {e}"))
     }
 
+    /// A client that authenticates with a bearer token, e.g. from [`Self::service_account_token`].
+    pub fn token_client(&self, token: &str) -> Client {
+        let auth_info = AuthInfo {
+            token: Some(token.to_owned().into()),
+            ..AuthInfo::default()
+        };
+        client_with(&self.server_url, &self.pki, auth_info)
+            .unwrap_or_else(|e| panic!("building a Kubernetes client with a bearer token: {e}"))
+    }
+
     /// A kubeconfig file for `user` (written on first use, then reused).
     pub fn kubeconfig_path(&self, user: &User) -> Result<PathBuf> {
         let mut kubeconfigs = self.kubeconfigs.lock().expect("kubeconfig map poisoned");
@@ -234,6 +248,34 @@ impl ControlPlane {
     /// Installs `crd` as the admin and waits until it is Established.
     pub async fn install_crd(&self, crd: &CustomResourceDefinition) -> Result<CustomResourceDefinition> {
         crd::install_crd(&self.admin_client(), crd).await
+    }
+
+    /// Registers an aggregated API server listening on `localhost:<port>` (see
+    /// [`crate::api_service`]); call it again to change the port or the CA.
+    pub async fn register_api_service(&self, registration: &ApiServiceRegistration) -> Result<()> {
+        api_service::register_api_service(&self.admin_client(), registration).await
+    }
+
+    /// Waits until the APIService `name` (`<version>.<group>`) is Available and kube-apiserver
+    /// proxies to its server; on timeout the error says why (see
+    /// [`api_service::wait_for_api_service_available`]).
+    pub async fn wait_for_api_service_available(&self, name: &str, timeout: Duration) -> Result<APIService> {
+        api_service::wait_for_api_service_available(&self.admin_client(), name, timeout).await
+    }
+
+    /// A token for the service account `namespace/name` (both created if missing).
+    pub async fn service_account_token(&self, namespace: &str, name: &str) -> Result<String> {
+        access::service_account_token(&self.admin_client(), namespace, name).await
+    }
+
+    /// Applies the ClusterRoleBinding `binding_name` granting the ClusterRole `role` to `subject`.
+    pub async fn bind_cluster_role(&self, binding_name: &str, role: &str, subject: &BindingSubject) -> Result<()> {
+        access::bind_cluster_role(&self.admin_client(), binding_name, role, subject).await
+    }
+
+    /// Applies `roles`, e.g. `mirrord_usage_crds::rbac::cluster_roles(false)`.
+    pub async fn apply_cluster_roles(&self, roles: &[ClusterRole]) -> Result<()> {
+        access::apply_cluster_roles(&self.admin_client(), roles).await
     }
 
     /// `https://127.0.0.1:<port>`.
@@ -395,13 +437,21 @@ fn free_port() -> Result<u16> {
 
 fn client_for(server_url: &str, pki: &Pki, identity: &ClientIdentity) -> Result<Client> {
     let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
-    let mut config = Config::new(server_url.parse().expect("https://127.0.0.1:<port> is a valid URI"));
-    config.root_cert = Some(vec![pki.server_ca_der().to_vec()]);
-    config.auth_info = AuthInfo {
+    let auth_info = AuthInfo {
         client_certificate_data: Some(b64(&identity.cert_pem)),
         client_key_data: Some(b64(&identity.key_pem).into()),
         ..AuthInfo::default()
     };
+    client_with(server_url, pki, auth_info)
+}
+
+fn client_with(server_url: &str, pki: &Pki, auth_info: AuthInfo) -> Result<Client> {
+    let mut config = Config::new(server_url.parse().expect("https://127.0.0.1:<port> is a valid URI"));
+    config.root_cert = Some(vec![pki.server_ca_der().to_vec()]);
+    config.auth_info = auth_info;
+    // kube retries a 429, 503 or 504 up to 15 times with a backoff that adds up to minutes; a
+    // test must see such an answer (e.g. from an aggregated API server that is down) at once.
+    config.default_retry = false;
     Ok(Client::try_from(config)?)
 }
 

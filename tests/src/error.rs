@@ -56,6 +56,9 @@ pub enum Error {
     #[error("the CustomResourceDefinition has no metadata.name; set it (kube's CustomResource derive does)")]
     UnnamedCrd,
 
+    #[error("a ClusterRole to apply has no metadata.name; set it")]
+    UnnamedClusterRole,
+
     #[error("CustomResourceDefinition {name} was not Established after {timeout:?}")]
     CrdNotEstablished { name: String, timeout: Duration },
 
@@ -65,6 +68,39 @@ pub enum Error {
         #[source]
         source: kube::runtime::wait::Error,
     },
+
+    #[error("a serving certificate from the CA {ca} needs at least one DNS name or IP address")]
+    NoServingNames { ca: String },
+
+    #[error(
+        "APIService {name} was not Available after {timeout:?}: {reason}: {message} (kube-apiserver's check is a GET of /apis/<group>/<version> at the address above, which must answer 2xx)"
+    )]
+    ApiServiceNotAvailable {
+        name: String,
+        timeout: Duration,
+        reason: String,
+        message: String,
+    },
+
+    #[error(
+        "APIService {name} is Available but kube-apiserver did not proxy GET {path} to its server within {timeout:?} (last answer: {last}); the server's certificate must name <service>.<namespace>.svc and be signed by the caBundle"
+    )]
+    ApiServiceNotProxied {
+        name: String,
+        path: String,
+        timeout: Duration,
+        last: String,
+    },
+
+    #[error("waiting for APIService {name}: {source}")]
+    ApiServiceWait {
+        name: String,
+        #[source]
+        source: kube::runtime::wait::Error,
+    },
+
+    #[error("the TokenRequest for service account {namespace}/{name} came back without a token")]
+    NoToken { namespace: String, name: String },
 
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),

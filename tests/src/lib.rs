@@ -16,6 +16,8 @@
 //! # }
 //! ```
 
+pub mod access;
+pub mod api_service;
 pub mod binaries;
 pub mod control_plane;
 pub mod crd;
@@ -26,10 +28,12 @@ pub mod pki;
 pub mod process;
 pub mod user;
 
+pub use access::BindingSubject;
+pub use api_service::ApiServiceRegistration;
 pub use binaries::Binaries;
 pub use control_plane::ControlPlane;
 pub use crd::install_crd;
 pub use error::{Error, Result};
-pub use pki::{ClientIdentity, Pki};
+pub use pki::{ClientIdentity, Pki, TestCa};
 pub use process::is_running;
 pub use user::User;

@@ -7,6 +7,9 @@
 //! - the client CA signs users' client certificates (`--client-ca-file`);
 //! - the front-proxy CA signs `front-proxy-client`, the certificate kube-apiserver presents
 //!   when it proxies to an aggregated API server (`--requestheader-client-ca-file`).
+//!
+//! [`TestCa`] is a CA of a test's own: for an aggregated API server's serving certificate, a
+//! rotated front-proxy CA, or a foreign CA whose certificates must be refused.
 
 use std::{
     fmt,
@@ -23,7 +26,7 @@ use rcgen::{
 };
 
 use crate::{
-    error::{IoContext as _, Result},
+    error::{Error, IoContext as _, Result},
     user::User,
 };
 
@@ -38,13 +41,14 @@ const COMMON_NAME: &[u64] = &[2, 5, 4, 3];
 /// Certificates and keys in a directory; see the module documentation for what each CA is for.
 pub struct Pki {
     dir: PathBuf,
-    server_ca_pem: String,
-    server_ca_der: Vec<u8>,
-    client_ca: Issuer<'static, KeyPair>,
+    server_ca: TestCa,
+    client_ca: TestCa,
     admin: ClientIdentity,
+    front_proxy: ClientIdentity,
 }
 
-/// A client certificate and its private key, both PEM.
+/// A certificate and its private key, both PEM: a client certificate, or a serving one from
+/// [`TestCa::serving_identity`].
 #[derive(Clone)]
 pub struct ClientIdentity {
     pub cert_pem: String,
@@ -73,54 +77,55 @@ impl Pki {
         fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
         let write = |name: &str, contents: &str| write_file(&dir.join(name), contents);
 
-        let server_ca = certificate_authority("mirrord-usage-test-server-ca")?;
-        let client_ca = certificate_authority("mirrord-usage-test-client-ca")?;
-        let front_proxy_ca = certificate_authority("mirrord-usage-test-front-proxy-ca")?;
+        let server_ca = TestCa::new("mirrord-usage-test-server-ca")?;
+        let client_ca = TestCa::new("mirrord-usage-test-client-ca")?;
+        let front_proxy_ca = TestCa::new("mirrord-usage-test-front-proxy-ca")?;
 
-        let server_key = KeyPair::generate()?;
-        let mut server = CertificateParams::new(["127.0.0.1".to_owned(), "localhost".to_owned()])?;
-        server.distinguished_name = common_name("kube-apiserver");
-        server.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let server = server.signed_by(&server_key, &server_ca.issuer)?;
-
-        let admin = client_certificate(&client_ca.issuer, &User::admin())?;
-        let front_proxy_client = client_certificate(&front_proxy_ca.issuer, &User::named(FRONT_PROXY_CLIENT))?;
+        let server = server_ca.serving_certificate("kube-apiserver", &["127.0.0.1", "localhost"])?;
+        let admin = client_ca.client_identity(&User::admin())?;
+        let front_proxy = front_proxy_ca.client_identity(&User::named(FRONT_PROXY_CLIENT))?;
 
         // kube-apiserver's --service-account-key-file rejects a PKCS#8 private key, so the
         // public half goes into a file of its own; the signing-key flag accepts PKCS#8.
         let service_account = KeyPair::generate()?;
 
-        write("server-ca.crt", &server_ca.cert_pem)?;
-        write("client-ca.crt", &client_ca.cert_pem)?;
-        write("front-proxy-ca.crt", &front_proxy_ca.cert_pem)?;
-        write("apiserver.crt", &server.pem())?;
-        write("apiserver.key", &server_key.serialize_pem())?;
+        write("server-ca.crt", server_ca.cert_pem())?;
+        write("client-ca.crt", client_ca.cert_pem())?;
+        write("front-proxy-ca.crt", front_proxy_ca.cert_pem())?;
+        write("apiserver.crt", &server.cert_pem)?;
+        write("apiserver.key", &server.key_pem)?;
         write("admin.crt", &admin.cert_pem)?;
         write("admin.key", &admin.key_pem)?;
-        write("front-proxy-client.crt", &front_proxy_client.cert_pem)?;
-        write("front-proxy-client.key", &front_proxy_client.key_pem)?;
+        write("front-proxy-client.crt", &front_proxy.cert_pem)?;
+        write("front-proxy-client.key", &front_proxy.key_pem)?;
         write("sa.pub", &service_account.public_key_pem())?;
         write("sa.key", &service_account.serialize_pem())?;
 
         Ok(Self {
             dir: dir.to_owned(),
-            server_ca_pem: server_ca.cert_pem,
-            server_ca_der: server_ca.cert_der,
-            client_ca: client_ca.issuer,
+            server_ca,
+            client_ca,
             admin,
+            front_proxy,
         })
     }
 
     /// Mints a client certificate for `user`, signed by the client CA: CN is the user name,
     /// one O attribute per group.
     pub fn client_identity(&self, user: &User) -> Result<ClientIdentity> {
-        client_certificate(&self.client_ca, user)
+        self.client_ca.client_identity(user)
     }
 
     /// The identity in `admin.crt` and `admin.key`.
     pub fn admin_identity(&self) -> &ClientIdentity {
         &self.admin
+    }
+
+    /// The certificate kube-apiserver presents to aggregated API servers (CN
+    /// [`FRONT_PROXY_CLIENT`], signed by the front-proxy CA), e.g. for a test that calls an
+    /// aggregated server directly the way kube-apiserver does.
+    pub fn front_proxy_identity(&self) -> &ClientIdentity {
+        &self.front_proxy
     }
 
     pub fn dir(&self) -> &Path {
@@ -129,12 +134,12 @@ impl Pki {
 
     /// The server CA certificate as PEM (what a kubeconfig's `certificate-authority` holds).
     pub fn server_ca_pem(&self) -> &str {
-        &self.server_ca_pem
+        self.server_ca.cert_pem()
     }
 
     /// The server CA certificate as DER (what `kube::Config::root_cert` holds).
     pub fn server_ca_der(&self) -> &[u8] {
-        &self.server_ca_der
+        self.server_ca.cert_der()
     }
 
     /// The CA that signed kube-apiserver's serving certificate.
@@ -190,24 +195,78 @@ impl Pki {
     }
 }
 
-struct Authority {
+/// A certificate authority that lives in memory: it mints client and serving certificates.
+pub struct TestCa {
+    name: String,
     issuer: Issuer<'static, KeyPair>,
     cert_pem: String,
     cert_der: Vec<u8>,
 }
 
-fn certificate_authority(name: &str) -> Result<Authority> {
-    let key = KeyPair::generate()?;
-    let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name = common_name(name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let cert = params.self_signed(&key)?;
-    Ok(Authority {
-        issuer: Issuer::new(params, key),
-        cert_pem: cert.pem(),
-        cert_der: cert.der().to_vec(),
-    })
+impl fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestCa")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestCa {
+    /// A new self-signed CA (ECDSA P-256) whose certificate's CN is `name`.
+    pub fn new(name: &str) -> Result<Self> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = common_name(name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key)?;
+        Ok(Self {
+            name: name.to_owned(),
+            issuer: Issuer::new(params, key),
+            cert_pem: cert.pem(),
+            cert_der: cert.der().to_vec(),
+        })
+    }
+
+    /// The CA certificate as PEM (what an APIService's `caBundle` or `--requestheader-client-ca-file` holds).
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The CA certificate as DER (what a rustls root store takes).
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// A client certificate for `user` signed by this CA: CN is the user name, one O attribute
+    /// per group.
+    pub fn client_identity(&self, user: &User) -> Result<ClientIdentity> {
+        client_certificate(&self.issuer, user)
+    }
+
+    /// A serving certificate for `names` (DNS names or IP addresses, the first also its CN)
+    /// signed by this CA. An aggregated API server's must name `<service>.<namespace>.svc`:
+    /// kube-apiserver verifies that name whatever address it dials.
+    pub fn serving_identity(&self, names: &[&str]) -> Result<ClientIdentity> {
+        let first = names
+            .first()
+            .ok_or_else(|| Error::NoServingNames { ca: self.name.clone() })?;
+        self.serving_certificate(first, names)
+    }
+
+    fn serving_certificate(&self, common: &str, names: &[&str]) -> Result<ClientIdentity> {
+        let key = KeyPair::generate()?;
+        // rcgen makes an IP address SAN of every name that parses as one, a DNS name otherwise.
+        let mut params = CertificateParams::new(names.iter().map(|&name| name.to_owned()).collect::<Vec<_>>())?;
+        params.distinguished_name = common_name(common);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(ClientIdentity {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
 }
 
 fn common_name(name: &str) -> DistinguishedName {
@@ -368,9 +427,9 @@ mod tests {
 
     #[test]
     fn client_certificates_carry_one_organization_per_group_and_the_user_as_common_name() {
-        let ca = certificate_authority("test-ca").unwrap();
+        let ca = TestCa::new("test-ca").unwrap();
         let user = User::named("alice").with_groups(["dev", "ops", "qa"]);
-        let identity = client_certificate(&ca.issuer, &user).unwrap();
+        let identity = ca.client_identity(&user).unwrap();
         let o = ORGANIZATION_NAME.to_vec();
         let cn = COMMON_NAME.to_vec();
         assert_eq!(
@@ -382,6 +441,13 @@ mod tests {
                 (cn, "alice".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn a_serving_certificate_without_names_is_refused_naming_the_ca() {
+        let ca = TestCa::new("aggregated-server-ca").unwrap();
+        let error = ca.serving_identity(&[]).unwrap_err();
+        assert!(error.to_string().contains("aggregated-server-ca"), "{error}");
     }
 
     #[test]

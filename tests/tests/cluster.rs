@@ -7,11 +7,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::{
+    authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec},
+    core::v1::Namespace,
+};
 use kube::{
     Api, Client, Config,
-    api::ListParams,
+    api::{ListParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
+};
+use mirrord_usage_crds::{
+    ANALYTICS_GROUP,
+    analytics::resources::{MIRRORD_SESSIONS, MIRRORD_USERS, USAGE_REPORTS},
 };
 use mirrord_usage_tests::is_running;
 use nix::{
@@ -41,11 +48,21 @@ fn cluster(command: &str, state: &Path) -> Output {
 
 /// Runs `up` and returns the path from its `export KUBECONFIG=<path>` line.
 fn up(state: &Path) -> PathBuf {
-    let stdout = String::from_utf8(cluster("up", state).stdout).unwrap();
+    exported(&up_exports(state), "KUBECONFIG")
+}
+
+/// Runs `up` and returns what it printed on stdout.
+fn up_exports(state: &Path) -> String {
+    String::from_utf8(cluster("up", state).stdout).unwrap()
+}
+
+/// The path in the `export <variable>=<path>` line of `stdout`.
+fn exported(stdout: &str, variable: &str) -> PathBuf {
+    let prefix = format!("export {variable}=");
     let line = stdout
         .lines()
-        .find_map(|line| line.strip_prefix("export KUBECONFIG="))
-        .unwrap_or_else(|| panic!("no export line in:\n{stdout}"));
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {prefix} line in:\n{stdout}"));
     PathBuf::from(line)
 }
 
@@ -53,13 +70,16 @@ fn pid(state: &Path, file: &str) -> u32 {
     fs::read_to_string(state.join(file)).unwrap().trim().parse().unwrap()
 }
 
-async fn namespace_count(kubeconfig: &Path) -> usize {
+async fn client(kubeconfig: &Path) -> Client {
     let kubeconfig = Kubeconfig::read_from(kubeconfig).unwrap();
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .unwrap();
-    let client = Client::try_from(config).unwrap();
-    Api::<Namespace>::all(client)
+    Client::try_from(config).unwrap()
+}
+
+async fn namespace_count(kubeconfig: &Path) -> usize {
+    Api::<Namespace>::all(client(kubeconfig).await)
         .list(&ListParams::default())
         .await
         .unwrap()
@@ -67,14 +87,52 @@ async fn namespace_count(kubeconfig: &Path) -> usize {
         .len()
 }
 
+/// Whether RBAC lets the kubeconfig's user `get` `resource` of the analytics API.
+async fn may_get(kubeconfig: &Path, resource: &str) -> bool {
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(ANALYTICS_GROUP.to_owned()),
+                resource: Some(resource.to_owned()),
+                verb: Some("get".to_owned()),
+                ..ResourceAttributes::default()
+            }),
+            ..SelfSubjectAccessReviewSpec::default()
+        },
+        ..SelfSubjectAccessReview::default()
+    };
+    Api::<SelfSubjectAccessReview>::all(client(kubeconfig).await)
+        .create(&PostParams::default(), &review)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .allowed
+}
+
 #[tokio::test]
 async fn up_prints_a_working_kubeconfig_and_down_stops_everything_and_removes_the_state() {
     let parent = tempfile::tempdir().unwrap();
     let state = parent.path().join("state");
 
-    let kubeconfig = up(&state);
+    let exports = up_exports(&state);
+    let kubeconfig = exported(&exports, "KUBECONFIG");
     assert_eq!(kubeconfig, state.join("kubeconfig"));
     assert!(namespace_count(&kubeconfig).await >= 4);
+    // One kubeconfig per shipped reader role, each allowed what its role grants, and one for
+    // a user without any.
+    for (variable, reads_users, reads_sessions) in [
+        ("KUBECONFIG_VIEWER", false, false),
+        ("KUBECONFIG_ANALYST", true, false),
+        ("KUBECONFIG_AUDITOR", true, true),
+    ] {
+        let path = exported(&exports, variable);
+        assert!(path.starts_with(&state), "{}", path.display());
+        assert!(may_get(&path, USAGE_REPORTS).await, "{variable}");
+        assert_eq!(may_get(&path, MIRRORD_USERS).await, reads_users, "{variable}");
+        assert_eq!(may_get(&path, MIRRORD_SESSIONS).await, reads_sessions, "{variable}");
+    }
+    assert!(!may_get(&exported(&exports, "KUBECONFIG_NOBODY"), USAGE_REPORTS).await);
     let pids = [
         pid(&state, "serve.pid"),
         pid(&state, "kube-apiserver.pid"),

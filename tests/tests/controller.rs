@@ -13,13 +13,12 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, CustomResourceExt};
 use mirrord_usage::cli::{Cli, Command};
 use mirrord_usage::controller;
-use mirrord_usage_api::auth::Auth;
 use mirrord_usage_api::calendar;
 use mirrord_usage_api::clock::ManualClock;
 use mirrord_usage_api::store::{SqliteStore, UsageStore};
 use mirrord_usage_crds::operator::{MirrordOperator, MirrordOperatorSpec, OperatorLicense};
 use mirrord_usage_crds::usage_report::{MirrordUsageReport, MirrordUsageReportSpec};
-use mirrord_usage_tests::{ControlPlane, User};
+use mirrord_usage_tests::{ControlPlane, TestCa, User};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -50,6 +49,8 @@ where
 /// A controller running in this process, over `db`, against the control plane.
 struct RunningController {
     base: String,
+    /// Trusts the controller's serving certificate.
+    http: reqwest::Client,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -78,39 +79,44 @@ impl RunningController {
             "--report-trigger-interval",
             "1",
         ];
+        // A serving certificate beside the database, from a CA only this client trusts.
+        let ca = TestCa::new("controller-test-serving-ca").unwrap();
+        let serving = ca.serving_identity(&["localhost", "127.0.0.1"]).unwrap();
+        let cert = db.with_extension("crt");
+        let key = db.with_extension("key");
+        std::fs::write(&cert, &serving.cert_pem).unwrap();
+        std::fs::write(&key, &serving.key_pem).unwrap();
+        let (cert, key) = (cert.to_str().unwrap().to_owned(), key.to_str().unwrap().to_owned());
+        argv.extend_from_slice(&["--tls-cert-file", &cert, "--tls-private-key-file", &key]);
         argv.extend_from_slice(extra);
         let Command::Controller(args) = Cli::parse_from(argv).command else {
             unreachable!("a controller command")
         };
         let store = SqliteStore::open(db).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(controller::run_with(
-            client,
-            store,
-            listener,
-            Auth::license_key(KEY),
-            args,
-            clock,
-        ));
-        RunningController { base, task }
+        let base = format!("https://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(controller::run_with(client, store, listener, args, clock));
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap())
+            .build()
+            .unwrap();
+        RunningController { base, http, task }
     }
 
     /// Whether it answers HTTP within a second.
     async fn answers(&self) -> bool {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(1))
-            .build()
-            .unwrap();
-        client
+        self.http
             .get(format!("{}/healthz", self.base))
+            .timeout(Duration::from_secs(1))
             .send()
             .await
             .is_ok_and(|r| r.status().is_success())
     }
 
     async fn report(&self) -> Value {
-        reqwest::Client::new()
+        self.http
             .get(format!("{}/api/v1/reports/usage", self.base))
             .header("x-license-key", KEY)
             .send()

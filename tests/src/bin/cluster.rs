@@ -1,12 +1,16 @@
 //! `mirrord-usage-cluster`: a control plane for trying things by hand.
 //!
 //! `up` starts it detached (it re-runs itself as `serve` in its own process group, with its
-//! output in the state directory) and prints `export KUBECONFIG=…`; `down` stops it and removes
-//! what `up` wrote.
+//! output in the state directory) and prints `export KUBECONFIG=…` for the admin and one
+//! `export KUBECONFIG_<USER>=…` per user bound to a shipped role (and one for a user without);
+//! `down` stops it and removes what `up` wrote. With `--controller`, the controller serves the
+//! aggregated analytics API over TLS, registered with kube-apiserver as an APIService.
 
 use std::{
-    fs,
-    io::ErrorKind,
+    fs::{self, OpenOptions},
+    io::{ErrorKind, Write as _},
+    net::SocketAddr,
+    os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
@@ -16,10 +20,19 @@ use std::os::unix::process::CommandExt as _;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use kube::CustomResourceExt;
+use kube::{
+    Client, Config, CustomResourceExt,
+    config::{KubeConfigOptions, Kubeconfig},
+};
 use mirrord_usage_crds::operator::MirrordOperator;
+use mirrord_usage_crds::rbac::{ANALYST_ROLE, AUDITOR_ROLE, VIEWER_ROLE, cluster_roles};
 use mirrord_usage_crds::usage_report::MirrordUsageReport;
-use mirrord_usage_tests::{Binaries, ControlPlane, is_running};
+use mirrord_usage_crds::{ANALYTICS_GROUP, ANALYTICS_VERSION};
+use mirrord_usage_tests::{
+    ApiServiceRegistration, Binaries, BindingSubject, ControlPlane, TestCa, User,
+    api_service::{self, AVAILABLE_TIMEOUT},
+    is_running,
+};
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
@@ -41,7 +54,14 @@ const CONTROLLER_LOG: &str = "controller.log";
 const SIMULATOR_PID: &str = "simulator.pid";
 const SIMULATOR_LOG: &str = "simulator.log";
 const DATABASE: &str = "usage.db";
-const STATE_ENTRIES: [&str; 14] = [
+const KUBECONFIG_VIEWER: &str = "kubeconfig-viewer";
+const KUBECONFIG_ANALYST: &str = "kubeconfig-analyst";
+const KUBECONFIG_AUDITOR: &str = "kubeconfig-auditor";
+const KUBECONFIG_NOBODY: &str = "kubeconfig-nobody";
+const CONTROLLER_CA: &str = "controller-ca.crt";
+const CONTROLLER_CERT: &str = "controller.crt";
+const CONTROLLER_KEY: &str = "controller.key";
+const STATE_ENTRIES: [&str; 21] = [
     SERVE_PID,
     SERVE_LOG,
     ETCD_PID,
@@ -56,7 +76,55 @@ const STATE_ENTRIES: [&str; 14] = [
     "usage.db-wal",
     "usage.db-shm",
     "usage.db.lock",
+    KUBECONFIG_VIEWER,
+    KUBECONFIG_ANALYST,
+    KUBECONFIG_AUDITOR,
+    KUBECONFIG_NOBODY,
+    CONTROLLER_CA,
+    CONTROLLER_CERT,
+    CONTROLLER_KEY,
 ];
+
+/// A user `up` writes a kubeconfig for, bound to one of the shipped roles (or to none).
+struct Person {
+    user: &'static str,
+    role: Option<&'static str>,
+    kubeconfig: &'static str,
+    /// The variable `up` exports the kubeconfig's path as.
+    variable: &'static str,
+}
+
+const PEOPLE: [Person; 4] = [
+    Person {
+        user: "viewer",
+        role: Some(VIEWER_ROLE),
+        kubeconfig: KUBECONFIG_VIEWER,
+        variable: "KUBECONFIG_VIEWER",
+    },
+    Person {
+        user: "analyst",
+        role: Some(ANALYST_ROLE),
+        kubeconfig: KUBECONFIG_ANALYST,
+        variable: "KUBECONFIG_ANALYST",
+    },
+    Person {
+        user: "auditor",
+        role: Some(AUDITOR_ROLE),
+        kubeconfig: KUBECONFIG_AUDITOR,
+        variable: "KUBECONFIG_AUDITOR",
+    },
+    Person {
+        user: "nobody",
+        role: None,
+        kubeconfig: KUBECONFIG_NOBODY,
+        variable: "KUBECONFIG_NOBODY",
+    },
+];
+
+/// Where the chart installs mirrord-usage; the APIService points at this Service, and the
+/// controller's certificate names `<service>.<namespace>.svc`.
+const NAMESPACE: &str = "mirrord-usage";
+const SERVICE: &str = "mirrord-usage";
 
 /// What `serve` prints on stdout, followed by the server URL, once the control plane is ready.
 const READY: &str = "ready";
@@ -78,8 +146,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start the control plane in the background (with the CRDs installed) and print
-    /// `export KUBECONFIG=<path>`.
+    /// Start the control plane in the background (with the CRDs and the mirrord-usage roles
+    /// installed) and print `export KUBECONFIG=<path>` and one `export KUBECONFIG_<USER>=<path>`
+    /// each for the users viewer, analyst, auditor (bound to those roles) and nobody.
     Up(UpArgs),
     /// Stop the control plane started by `up` and remove its state.
     Down(State),
@@ -95,7 +164,8 @@ enum Command {
 struct UpArgs {
     #[command(flatten)]
     state: State,
-    /// Also run this mirrord-usage binary as `controller` against the control plane.
+    /// Also run this mirrord-usage binary as `controller` against the control plane, serving
+    /// the analytics API over TLS and registered as an APIService.
     #[arg(long, value_name = "PATH")]
     controller: Option<PathBuf>,
     /// Address the controller serves on.
@@ -151,7 +221,7 @@ async fn up(state: &Path) -> anyhow::Result<bool> {
         && state.join(KUBECONFIG).exists()
     {
         eprintln!("already running (pid {pid}); `down` stops it");
-        println!("export KUBECONFIG={}", state.join(KUBECONFIG).display());
+        print_exports(state);
         return Ok(false);
     }
     // Leftovers of a control plane that did not stop cleanly.
@@ -192,7 +262,7 @@ async fn up(state: &Path) -> anyhow::Result<bool> {
                 state.display(),
                 state.display()
             );
-            println!("export KUBECONFIG={}", state.join(KUBECONFIG).display());
+            print_exports(state);
             Ok(true)
         }
         Ok(_) => {
@@ -213,6 +283,14 @@ async fn up(state: &Path) -> anyhow::Result<bool> {
     }
 }
 
+/// `export KUBECONFIG=…` for the admin, then one line per [`PEOPLE`] entry.
+fn print_exports(state: &Path) {
+    println!("export KUBECONFIG={}", state.join(KUBECONFIG).display());
+    for person in &PEOPLE {
+        println!("export {}={}", person.variable, state.join(person.kubeconfig).display());
+    }
+}
+
 async fn serve(state: &Path) -> anyhow::Result<()> {
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -221,6 +299,18 @@ async fn serve(state: &Path) -> anyhow::Result<()> {
     let control_plane = ControlPlane::start_in(state.join(CONTROL_PLANE)).await?;
     control_plane.install_crd(&MirrordUsageReport::crd()).await?;
     control_plane.install_crd(&MirrordOperator::crd()).await?;
+    control_plane.apply_cluster_roles(&cluster_roles(false)).await?;
+    for person in &PEOPLE {
+        if let Some(role) = person.role {
+            let binding = format!("{role}:{}", person.user);
+            control_plane
+                .bind_cluster_role(&binding, role, &BindingSubject::user(person.user))
+                .await?;
+        }
+        let kubeconfig = control_plane.kubeconfig_path(&User::named(person.user))?;
+        fs::copy(&kubeconfig, state.join(person.kubeconfig))
+            .with_context(|| format!("copying {} into {}", kubeconfig.display(), state.display()))?;
+    }
     fs::copy(control_plane.admin_kubeconfig_path(), state.join(KUBECONFIG))?;
     fs::write(state.join(ETCD_PID), format!("{}\n", control_plane.etcd_pid()))?;
     fs::write(
@@ -245,11 +335,21 @@ async fn serve(state: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts `binary controller` against the control plane and waits until it serves.
+/// Starts `binary controller` against the control plane with a serving certificate of its
+/// own, registers the analytics API it serves and waits until kube-apiserver proxies to it.
 async fn start_controller(state: &Path, binary: &Path, listen: &str) -> anyhow::Result<()> {
     let mut bytes = [0_u8; 16];
     std::io::Read::read_exact(&mut fs::File::open("/dev/urandom")?, &mut bytes)?;
     let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+
+    // kube-apiserver verifies the Service's name; a browser and curl the loopback address.
+    let ca = TestCa::new("mirrord-usage-cluster-controller-ca")?;
+    let service_name = format!("{SERVICE}.{NAMESPACE}.svc");
+    let serving = ca.serving_identity(&[&service_name, "localhost", "127.0.0.1"])?;
+    write_private(&state.join(CONTROLLER_CA), ca.cert_pem())?;
+    write_private(&state.join(CONTROLLER_CERT), &serving.cert_pem)?;
+    write_private(&state.join(CONTROLLER_KEY), &serving.key_pem)?;
+
     let log = fs::File::create(state.join(CONTROLLER_LOG))?;
     let mut controller = tokio::process::Command::new(binary)
         .args([
@@ -263,6 +363,10 @@ async fn start_controller(state: &Path, binary: &Path, listen: &str) -> anyhow::
         ])
         .args(["--cluster-name", "local", "--db"])
         .arg(state.join(DATABASE))
+        .arg("--tls-cert-file")
+        .arg(state.join(CONTROLLER_CERT))
+        .arg("--tls-private-key-file")
+        .arg(state.join(CONTROLLER_KEY))
         .env("KUBECONFIG", state.join(KUBECONFIG))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -272,22 +376,71 @@ async fn start_controller(state: &Path, binary: &Path, listen: &str) -> anyhow::
         .with_context(|| format!("starting {} controller", binary.display()))?;
     let pid = controller.id().context("the controller exited at once")?;
     fs::write(state.join(CONTROLLER_PID), format!("{pid}\n"))?;
-    let mut stdout = BufReader::new(controller.stdout.take().expect("stdout is piped")).lines();
-    match tokio::time::timeout(SERVE_TIMEOUT, stdout.next_line()).await {
-        Ok(Ok(Some(line))) if line.starts_with("listening on ") => {
-            let url = line["listening on ".len()..].trim();
-            eprintln!(
-                "mirrord-usage controller is serving at {url}/?key={key} (log: {})",
-                state.join(CONTROLLER_LOG).display()
-            );
-            Ok(())
-        }
-        _ => bail!(
-            "the controller did not start; {}:\n{}",
+    let controller_log = || {
+        format!(
+            "{}:\n{}",
             state.join(CONTROLLER_LOG).display(),
             fs::read_to_string(state.join(CONTROLLER_LOG)).unwrap_or_default()
-        ),
+        )
+    };
+    let mut stdout = BufReader::new(controller.stdout.take().expect("stdout is piped")).lines();
+    let line = match tokio::time::timeout(SERVE_TIMEOUT, stdout.next_line()).await {
+        Ok(Ok(Some(line))) => line,
+        _ => bail!("the controller did not start; {}", controller_log()),
+    };
+    let Some(address) = line.strip_prefix("listening on https://") else {
+        bail!(
+            "the controller printed {line:?} instead of `listening on https://<address>`; {}",
+            controller_log()
+        );
+    };
+    let address: SocketAddr = address
+        .trim()
+        .parse()
+        .with_context(|| format!("the controller printed {line:?}, whose address is not <ip>:<port>"))?;
+
+    let registration = ApiServiceRegistration {
+        group: ANALYTICS_GROUP.to_owned(),
+        version: ANALYTICS_VERSION.to_owned(),
+        namespace: NAMESPACE.to_owned(),
+        service: SERVICE.to_owned(),
+        port: address.port(),
+        ca_bundle_pem: ca.cert_pem().to_owned(),
+    };
+    let client = admin_client(state).await?;
+    api_service::register_api_service(&client, &registration).await?;
+    if let Err(e) = api_service::wait_for_api_service_available(&client, &registration.name(), AVAILABLE_TIMEOUT).await
+    {
+        bail!("{e}\n{}", controller_log());
     }
+    eprintln!(
+        "mirrord-usage controller is serving at https://{address}/?key={key} (log: {}; its CA: {}); kube-apiserver serves its API at /apis/{ANALYTICS_GROUP}/{ANALYTICS_VERSION}",
+        state.join(CONTROLLER_LOG).display(),
+        state.join(CONTROLLER_CA).display()
+    );
+    Ok(())
+}
+
+/// The admin's client, from the kubeconfig `serve` wrote.
+async fn admin_client(state: &Path) -> anyhow::Result<Client> {
+    let path = state.join(KUBECONFIG);
+    let kubeconfig = Kubeconfig::read_from(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+    // Waiting for the APIService must see kube-apiserver's 503s, not retry them for minutes.
+    config.default_retry = false;
+    Ok(Client::try_from(config)?)
+}
+
+/// Writes a file only its owner may read: the controller's private key among them.
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(contents.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Starts the simulated operator in the background.

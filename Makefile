@@ -4,6 +4,7 @@
 CARGO ?= cargo
 NPM ?= npm
 BIN := target/release/mirrord-usage
+CLUSTER := target/debug/mirrord-usage-cluster
 UI_SOURCES := $(shell find ui/src ui/index.html ui/vite.config.ts ui/tsconfig.json ui/package.json -type f 2>/dev/null)
 
 .PHONY: demo test build ui ui-deps lint test-rust test-ui test-browser chromium bench crd cluster cluster-down clean
@@ -27,7 +28,8 @@ ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SOURCES)
 	cd ui && $(NPM) run build && $(NPM) run size
 
 ## Every test: formatting and lints, Rust unit/integration/property tests, dashboard unit tests,
-## and the browser tests against the release binary.
+## and the browser tests against the release binary, on its own and as the aggregated API of a
+## local kube-apiserver behind kubectl proxy.
 test: lint test-rust test-ui test-browser
 
 lint:
@@ -41,7 +43,9 @@ test-ui: ui-deps
 	cd ui && $(NPM) test
 
 test-browser: build chromium
-	cd ui && MIRRORD_USAGE_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 e2e/dashboard.test.mjs
+	$(CARGO) build --locked -p mirrord-usage-tests --bin mirrord-usage-cluster
+	cd ui && MIRRORD_USAGE_BIN=$(CURDIR)/$(BIN) MIRRORD_USAGE_CLUSTER_BIN=$(CURDIR)/$(CLUSTER) \
+		node --test --test-concurrency=1 e2e/dashboard.test.mjs e2e/cluster.test.mjs
 
 ## Debian's Chromium, for the browser tests (no browser is downloaded by npm).
 chromium:
@@ -52,7 +56,6 @@ bench: build
 	$(CARGO) bench --locked -p mirrord-usage-api --bench usage
 
 CLUSTER_DIR ?= $(CURDIR)/.cluster
-CLUSTER := target/debug/mirrord-usage-cluster
 
 ## A local kube-apiserver (built from source on first use) with the CRDs installed and
 ## mirrord-usage controller running against it; SIMULATE=1 adds a simulated mirrord operator.

@@ -8,6 +8,9 @@ export default defineConfig({
   plugins: [react()],
   build: {
     outDir: "dist",
+    // Every file sits directly in dist/: behind kube-apiserver, `dashboard/<file>` is a resource
+    // name RBAC can grant, while `dashboard/<dir>/<file>` would be a subresource no rule reaches.
+    assetsDir: "",
     assetsInlineLimit: 0,
     sourcemap: false,
   },

@@ -6,26 +6,37 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { chromium } from "playwright-core";
 import { buildEvents, chunks, HOSTNAME_COUNT, machineId, ranges, SMALL_USER_COUNT, USER_COUNT } from "./dataset.mjs";
-import { DIST_DIR, serverServesDashboard, startServer, startStaticProxy, UI_DIR } from "./server.mjs";
+import {
+  AGGREGATED_DASHBOARD,
+  DIST_DIR,
+  kubernetesStatus,
+  serverServesDashboard,
+  startKubectlProxy,
+  startServer,
+  startStaticProxy,
+  UI_DIR,
+} from "./server.mjs";
+import {
+  assertClose,
+  assertRangeTotals,
+  assertShowsReport,
+  dataValue,
+  DESKTOP,
+  isTrends,
+  isUsageJson,
+  lastRequest,
+  launchChromium,
+  testId,
+  text,
+  waitReady,
+} from "./page.mjs";
 
 const KEY = "e2e-license-key-0123456789";
 const ARTIFACTS = join(UI_DIR, "e2e", "artifacts");
-const DESKTOP = { width: 1280, height: 900 };
 const NARROW = { width: 390, height: 844 };
-const READY = '[data-testid="app"][data-ready="true"]';
-const SUB_PATH = "/apis/analytics.mirrord.metalbear.co/v1alpha1/dashboard/";
+const SUB_PATH = "/mirrord-usage/";
 const PERF_BUDGET_MS = 1500;
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
 
 const NOW = new Date();
 const RANGES = ranges(NOW);
@@ -40,8 +51,6 @@ const allRequests = [];
 const cleanLogs = [];
 
 // ---- test utilities ----------------------------------------------------------------------------
-
-const formatCount = (n) => Math.round(n).toLocaleString("en-US");
 
 /** The ROI calculator's display rule: up to tens until 100, hundreds above, then K/M. */
 function roundedSessions(n) {
@@ -59,15 +68,6 @@ async function api(url) {
   const response = await fetch(url, { headers: { "x-license-key": KEY } });
   assert.equal(response.status, 200, `GET ${url} answered ${response.status}: ${await response.clone().text()}`);
   return response.json();
-}
-
-function isUsageJson(url) {
-  const u = new URL(url);
-  return u.pathname.endsWith("/api/v1/reports/usage") && u.searchParams.get("format") === "json";
-}
-
-function isTrends(url) {
-  return new URL(url).pathname.endsWith("/api/v1/reports/usage/trends");
 }
 
 async function openDashboard(query = "", { viewport = DESKTOP, colorScheme = "light", base = appUrl, key = KEY, clean = true, init } = {}) {
@@ -91,14 +91,6 @@ async function openDashboard(query = "", { viewport = DESKTOP, colorScheme = "li
   return { context, page, log };
 }
 
-const waitReady = (page) => page.waitForSelector(READY, { timeout: 30_000 });
-
-const lastRequest = (log, predicate) => {
-  const url = log.requests.filter(predicate).at(-1);
-  assert.ok(url, "the page made no such request");
-  return url;
-};
-
 /** Runs `action` and waits until the dashboard has loaded a report whose URL passes `predicate`. */
 async function reload(page, action, predicate = () => true) {
   const response = page.waitForResponse((r) => isUsageJson(r.url()) && predicate(new URL(r.url())), { timeout: 30_000 });
@@ -107,89 +99,11 @@ async function reload(page, action, predicate = () => true) {
   await waitReady(page);
 }
 
-const testId = (id) => `[data-testid="${id}"]`;
-const dataValue = async (page, id) => Number(await page.getAttribute(testId(id), "data-value"));
-const text = async (page, id) => (await page.textContent(testId(id)))?.trim();
-
-function assertClose(actual, expected, message, tolerance = Math.max(300, Math.abs(expected) * 0.001)) {
-  assert.ok(Math.abs(actual - expected) <= tolerance, `${message}: screen ${actual}, API ${expected}`);
-}
-
-/** The range's user sessions and their time come from generalMetrics and agree with the per-user rows. */
-async function assertRangeTotals(page, report) {
-  const g = report.generalMetrics;
-  assert.equal(await dataValue(page, "metric-range-user-sessions-value"), g.userSessions, "user sessions in range");
-  assert.equal(await text(page, "metric-range-user-sessions-value"), formatCount(g.userSessions), "user sessions in range text");
-  assertClose(await dataValue(page, "metric-range-session-time-value"), g.userSessionTimeSeconds, "session time in range");
-  if (report.userMetrics) {
-    assert.equal(g.userSessions, report.userMetrics.reduce((s, u) => s + u.sessionCount, 0), "userSessions = sum over userMetrics");
-    assertClose(
-      g.userSessionTimeSeconds,
-      report.userMetrics.reduce((s, u) => s + u.totalSessionTimeSeconds, 0),
-      "userSessionTimeSeconds = sum over userMetrics",
-      1,
-    );
-  }
-}
-
-function sortedForTable(users) {
-  return [...users].sort((a, b) => b.totalSessionTimeSeconds - a.totalSessionTimeSeconds || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-
 /** Checks that what the page shows equals what the API answers for the page's own request. */
 async function assertMatchesApi(page, log, roi = { user: 15, ci: 15 }) {
   const report = await api(lastRequest(log, isUsageJson));
   const trends = await api(lastRequest(log, isTrends));
-  const { generalMetrics: g, allTimeMetrics: all, ciMetrics: ci } = report;
-
-  const counts = {
-    "metric-active-user-sessions-value": g.activeUserSessions,
-    "metric-active-ci-sessions-value": ci.currentRunningSessions,
-    "metric-max-user-concurrency-value": all.maxConcurrentUserSessions,
-    "metric-max-ci-concurrency-value": ci.maxConcurrentCiSessions,
-    "metric-range-active-users-value": g.activeUsers,
-    "metric-range-ci-sessions-value": ci.totalCiSessions,
-  };
-  for (const [id, expected] of Object.entries(counts)) {
-    assert.equal(await dataValue(page, id), expected, id);
-    assert.equal(await text(page, id), formatCount(expected), `${id} text`);
-  }
-
-  // Seats are machines with a user session in the range, whatever the primary key.
-  assert.equal(Number(await page.getAttribute(testId("metric-licenses-value"), "data-used")), g.licensesUsed, "licenses used");
-  assert.equal(
-    await text(page, "metric-licenses-value"),
-    `${formatCount(g.licensesUsed)} / ${g.totalLicenses == null ? "—" : formatCount(g.totalLicenses)}`,
-  );
-  assertClose(await dataValue(page, "metric-developer-time-saved-value"), (all.totalSessionCount * roi.user) / 60, "developer time saved", 0.01);
-  assertClose(await dataValue(page, "metric-ci-time-saved-value"), (all.totalCiSessionCount * roi.ci) / 60, "CI time saved", 0.01);
-  assertClose(
-    await dataValue(page, "metric-total-session-time-value"),
-    all.totalSessionTimeSeconds + all.totalCiSessionTimeSeconds,
-    "total session time (users and CI)",
-  );
-  assert.match(await text(page, "metric-total-session-time-value"), /(year|month|week|day|hour|minute|second)/);
-
-  assert.equal(await text(page, "tier"), g.tier);
-  assert.equal(await text(page, "cluster-name"), g.clusterName ?? "—");
-  if (g.operatorVersion) assert.ok((await text(page, "operator-version")).includes(g.operatorVersion));
-
-  await assertRangeTotals(page, report);
-
-  const users = report.userMetrics ?? [];
-
-  const rows = await page.$$eval(`${testId("user-row")}`, (els) => els.map((el) => el.getAttribute("data-id")));
-  assert.deepEqual(rows, sortedForTable(users).slice(0, 20).map((u) => u.id), "first page of the user table");
-  if (users.length > 0) assert.equal(Number(await page.getAttribute(testId("pagination"), "data-total")), users.length);
-
-  assert.equal(Number(await page.getAttribute(testId("target-table"), "data-rows")), report.targetMetrics.length);
-  const namespaces = new Set(report.targetMetrics.map((t) => t.namespace ?? "(no namespace)"));
-  if (report.targetMetrics.some((t) => t.sessionCount > 0)) {
-    assert.equal(Number(await page.getAttribute(testId("namespace-chart"), "data-points")), Math.min(namespaces.size, 13));
-  }
-  if (trends.buckets.length > 0) {
-    assert.equal(Number(await page.getAttribute(testId("trend-chart"), "data-points")), trends.buckets.length, "trend buckets");
-  }
+  await assertShowsReport(page, report, trends, roi);
   return { report, trends };
 }
 
@@ -228,7 +142,7 @@ describe("dashboard against mirrord-usage serve", { concurrency: false }, () => 
       }[served];
       console.log(`# dashboard served from ui/dist at ${appUrl} (${why}), API forwarded to ${server.url}`);
     }
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", headless: true, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
 
   after(async () => {
@@ -524,6 +438,88 @@ describe("dashboard against mirrord-usage serve", { concurrency: false }, () => 
     const { page, log, context } = await openDashboard("", { base: proxy.url });
     await waitReady(page);
     for (const url of log.requests) assert.ok(new URL(url).pathname.startsWith(SUB_PATH), `${url} stays under ${SUB_PATH}`);
+    await context.close();
+  });
+
+  test("through kubectl proxy: no sign-in, no credentials sent, every file one segment below dashboard/", async () => {
+    const proxy = await startKubectlProxy(server.url, KEY);
+    proxies.push(proxy);
+    const { big } = RANGES;
+    const sentCredentials = [];
+    const { page, log, context } = await openDashboard(`from=${big.fromDay}&to=${big.toDay}`, {
+      base: proxy.url,
+      key: null,
+      init: (p) =>
+        p.on("request", (request) => {
+          const headers = request.headers();
+          if (headers["x-license-key"] || headers.authorization) sentCredentials.push(request.url());
+        }),
+    });
+    await waitReady(page);
+    assert.equal(await page.$(testId("sign-in")), null, "no sign-in form");
+    assert.equal(await page.$(testId("sign-out")), null, "nothing to sign out of");
+    const { report } = await assertMatchesApi(page, log);
+    assert.equal(report.kind, "UsageReport");
+    assert.equal(report.userMetrics.length, USER_COUNT);
+    const origin = new URL(proxy.url).origin;
+    for (const url of log.requests) {
+      const { pathname } = new URL(url);
+      if (pathname.startsWith(AGGREGATED_DASHBOARD)) {
+        assert.ok(!pathname.slice(AGGREGATED_DASHBOARD.length).includes("/"), `${url} is more than one segment below dashboard/`);
+      } else {
+        assert.match(url, new RegExp(`^${origin}/apis/analytics\\.mirrord\\.metalbear\\.co/v1alpha1/usagereports/all-time(/trends)?\\?`), "only the aggregated API");
+      }
+    }
+
+    // Downloads ask the report resource for a file, like the standalone API.
+    const [xlsx] = await Promise.all([page.waitForEvent("download"), page.click(testId("download-xlsx"))]);
+    assert.equal(readFileSync(await xlsx.path()).subarray(0, 2).toString("latin1"), "PK");
+    const xlsxRequest = new URL(lastRequest(log, (url) => new URL(url).searchParams.get("format") === "xlsx"));
+    assert.ok(xlsxRequest.pathname.endsWith("/usagereports/all-time"), xlsxRequest.pathname);
+    assert.equal(xlsxRequest.searchParams.get("from"), `${big.fromDay}T00:00:00Z`);
+    assert.deepEqual(sentCredentials, [], "the proxy adds the user's credentials; the page sends none");
+    await context.close();
+  });
+
+  test("through kubectl proxy: Kubernetes' 403 and omitted per-user rows say which role to ask for", async () => {
+    const proxy = await startKubectlProxy(server.url, KEY);
+    proxies.push(proxy);
+    const denied =
+      'usagereports.analytics.mirrord.metalbear.co "all-time" is forbidden: User "bob" cannot get resource "usagereports/trends" in API group "analytics.mirrord.metalbear.co" at the cluster scope';
+    const omittedReason =
+      'User "bob" cannot list resource "mirrordusers" in API group "analytics.mirrord.metalbear.co" at the cluster scope: per-user rows are left out';
+    const { page, context, log } = await openDashboard("", {
+      base: proxy.url,
+      key: null,
+      clean: false,
+      init: async (p) => {
+        await p.route((url) => isTrends(url.toString()), (route) => route.fulfill({ status: 403, json: kubernetesStatus(403, denied) }));
+        await p.route(
+          (url) => isUsageJson(url.toString()),
+          async (route) => {
+            const response = await route.fetch();
+            const json = await response.json();
+            delete json.userMetrics;
+            json.userMetricsOmitted = omittedReason;
+            await route.fulfill({ response, json });
+          },
+        );
+      },
+    });
+    await page.waitForSelector(`${testId("trend")} ${testId("error-forbidden")}`);
+    assert.match(await page.textContent(testId("error-forbidden")), /mirrord-usage-viewer role/);
+    assert.equal(await text(page, "error-forbidden-detail"), denied);
+    await page.waitForSelector(testId("user-metrics-omitted"));
+    const notices = await page.$$eval(testId("user-metrics-omitted"), (els) => els.map((el) => el.textContent));
+    assert.equal(notices.length, 3);
+    for (const notice of notices) {
+      assert.ok(notice.includes(omittedReason), notice);
+      assert.match(notice, /mirrord-usage-analyst role/);
+    }
+    assert.ok(await page.isVisible(testId("metric-range-user-sessions-value")), "the range totals do not need per-user rows");
+    assert.equal(await page.$(testId("sign-in")), null);
+    // The browser logs the refused request itself; nothing else may go wrong.
+    assert.deepEqual(log.consoleErrors.filter((error) => !/403/.test(error)), []);
     await context.close();
   });
 

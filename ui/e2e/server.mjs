@@ -1,5 +1,6 @@
 // Starts the real `mirrord-usage serve` on a fresh database and, where needed, a same-origin
-// static server for ui/dist that forwards API calls to it.
+// static server for ui/dist that forwards API calls to it, or one that stands in for
+// `kubectl proxy` in front of kube-apiserver and the aggregated API.
 
 import { spawn } from "node:child_process";
 import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -113,6 +114,88 @@ export async function startStaticProxy(apiUrl, prefix = "/") {
   const { port } = server.address();
   return {
     url: `http://127.0.0.1:${port}${prefix}`,
+    stop: () => new Promise((r) => server.close(r)),
+  };
+}
+
+export const AGGREGATED_GROUP_VERSION = "/apis/analytics.mirrord.metalbear.co/v1alpha1/";
+export const AGGREGATED_DASHBOARD = `${AGGREGATED_GROUP_VERSION}dashboard/`;
+
+const STATUS_REASONS = { 400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 503: "ServiceUnavailable" };
+
+/** A Kubernetes `Status`, the error body on every aggregated API path. */
+export function kubernetesStatus(code, message) {
+  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason: STATUS_REASONS[code] ?? "InternalError", code };
+}
+
+function sendJson(res, code, body) {
+  res.writeHead(code, { "content-type": "application/json" }).end(JSON.stringify(body));
+}
+
+/**
+ * Stands in for `kubectl proxy` in front of kube-apiserver and mirrord-usage's aggregated API,
+ * which the browser tests cannot run: the dashboard from ui/dist at `dashboard/<file>` (one
+ * segment only, as RBAC can grant nothing deeper), and the `all-time` usage report and its
+ * trends answered from the standalone API with the license key standing in for the user's
+ * Kubernetes credentials. Errors become `Status` objects, as on the real paths.
+ */
+export async function startKubectlProxy(apiUrl, licenseKey) {
+  const report = `${AGGREGATED_GROUP_VERSION}usagereports/all-time`;
+  const upstreamPaths = { [report]: "/api/v1/reports/usage", [`${report}/trends`]: "/api/v1/reports/usage/trends" };
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://proxy");
+    if (url.pathname === AGGREGATED_DASHBOARD.slice(0, -1)) {
+      // As the real server does: kube-apiserver would refuse a redirect status.
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><meta http-equiv="refresh" content="0; url=dashboard/${url.search.replace(/&/g, "&amp;")}">`);
+      return;
+    }
+    if (url.pathname.startsWith(AGGREGATED_DASHBOARD)) {
+      const rest = decodeURIComponent(url.pathname.slice(AGGREGATED_DASHBOARD.length));
+      if (rest.includes("/")) {
+        const message = `dashboard "${rest.split("/")[0]}" is forbidden: the subresource "${rest.split("/").slice(1).join("/")}" cannot be granted`;
+        sendJson(res, 403, kubernetesStatus(403, message));
+        return;
+      }
+      const file = join(DIST_DIR, rest === "" ? "index.html" : rest);
+      if (!existsSync(file) || !statSync(file).isFile()) {
+        sendJson(res, 404, kubernetesStatus(404, `dashboard "${rest}" not found`));
+        return;
+      }
+      res.writeHead(200, { "content-type": CONTENT_TYPES[extname(file)] ?? "application/octet-stream" });
+      createReadStream(file).pipe(res);
+      return;
+    }
+    const upstreamPath = upstreamPaths[url.pathname];
+    if (!upstreamPath || req.method !== "GET") {
+      sendJson(res, 404, kubernetesStatus(404, `the server could not find the requested resource (${req.method} ${url.pathname})`));
+      return;
+    }
+    let answer;
+    try {
+      answer = await fetch(`${apiUrl}${upstreamPath}${url.search}`, { headers: { "x-license-key": licenseKey } });
+    } catch {
+      sendJson(res, 503, kubernetesStatus(503, "the server is currently unable to handle the request"));
+      return;
+    }
+    const type = answer.headers.get("content-type") ?? "";
+    if (!answer.ok) {
+      const body = type.includes("json") ? await answer.json() : { message: await answer.text() };
+      sendJson(res, answer.status, kubernetesStatus(answer.status, body.message));
+    } else if (upstreamPath === "/api/v1/reports/usage" && type.includes("json")) {
+      const body = await answer.json();
+      sendJson(res, 200, { kind: "UsageReport", apiVersion: AGGREGATED_GROUP_VERSION.slice(6, -1), metadata: { name: "all-time" }, ...body });
+    } else {
+      const headers = { "content-type": type };
+      const disposition = answer.headers.get("content-disposition");
+      if (disposition) headers["content-disposition"] = disposition;
+      res.writeHead(200, headers).end(Buffer.from(await answer.arrayBuffer()));
+    }
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}${AGGREGATED_DASHBOARD}`,
     stop: () => new Promise((r) => server.close(r)),
   };
 }

@@ -1,7 +1,8 @@
-// Decides between the sign-in form and the dashboard, and owns the theme.
+// Decides between the sign-in form and the dashboard, and owns the theme. Behind kube-apiserver
+// there is no sign-in: the proxy in front of the page has already authenticated the viewer.
 
-import { useCallback, useEffect, useState } from "react";
-import type { ApiError } from "./api/client";
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { createApiClient, detectApiMode, type ApiError } from "./api/client";
 import { clearCredentials, loadCredentials, saveCredentials, takeKeyFromUrl, type Credentials } from "./api/credentials";
 import { Dashboard } from "./components/Dashboard";
 import { SignIn } from "./components/SignIn";
@@ -15,7 +16,8 @@ function switchTheme(theme: Theme): void {
 }
 
 export function App() {
-  const [credentials, setCredentials] = useState<Credentials | null>(() => takeKeyFromUrl() ?? loadCredentials());
+  const [{ mode, base }] = useState(() => detectApiMode(document.baseURI));
+  const [credentials, setCredentials] = useState<Credentials | null>(() => (mode.signIn ? (takeKeyFromUrl() ?? loadCredentials()) : null));
   const [signInMessage, setSignInMessage] = useState<string | null>(null);
   const [theme, setTheme] = useState<Theme>(() => storedTheme() ?? systemTheme());
 
@@ -41,13 +43,20 @@ export function App() {
     setTheme(next);
   }, [theme]);
 
+  const client = useMemo(
+    () => (mode.signIn && !credentials ? null : createApiClient({ mode, base, credentials })),
+    [mode, base, credentials],
+  );
+
   const onUnauthorized = useCallback((error: ApiError) => {
+    // Without a sign-in form there is nothing to ask for; the sections say what Kubernetes answered.
+    if (!mode.signIn) return;
     clearCredentials();
     setCredentials(null);
     setSignInMessage(
       `The server did not accept these credentials (HTTP 401: ${error.message}). Sign in with a valid license key or bearer token.`,
     );
-  }, []);
+  }, [mode]);
 
   const signIn = useCallback((next: Credentials) => {
     saveCredentials(next);
@@ -61,7 +70,7 @@ export function App() {
     setCredentials(null);
   }, []);
 
-  if (!credentials) {
+  if (!client) {
     return (
       <div className="app" data-testid="app" data-ready="false">
         <header className="app-header">
@@ -79,11 +88,11 @@ export function App() {
   }
   return (
     <Dashboard
-      credentials={credentials}
+      client={client}
       theme={theme}
       onToggleTheme={toggleTheme}
       onUnauthorized={onUnauthorized}
-      onSignOut={signOut}
+      onSignOut={mode.signIn ? signOut : undefined}
     />
   );
 }

@@ -2,39 +2,87 @@
 // page's own URL by default) so the same build works at `/` and under a proxy path.
 
 import { authHeaders, type Credentials } from "./credentials";
-import type { ApiErrorBody, PrimaryKey, TrendInterval, UsageReport, UsageTrends } from "./types";
+import type { ApiErrorBody, KubernetesStatus, PrimaryKey, TrendInterval, UsageReport, UsageTrends } from "./types";
 
 /**
- * Where each resource lives relative to the base. Standalone mode serves the API beside the
- * page; a mode for the aggregated Kubernetes API (`../usagereports/...`) is another entry here.
+ * Where each resource lives relative to the base, and who authenticates the viewer. Standalone
+ * mode serves the API beside the page and signs in with a license key or a bearer token; the
+ * aggregated mode reaches the API through kube-apiserver, which has authenticated the viewer
+ * before the request arrives.
  */
 export interface ApiMode {
-  name: string;
+  name: "standalone" | "aggregated";
   usagePath: string;
   trendsPath: string;
+  /** Whether the dashboard asks for credentials and sends them with every request. */
+  signIn: boolean;
 }
 
 export const STANDALONE_MODE: ApiMode = {
   name: "standalone",
   usagePath: "api/v1/reports/usage",
   trendsPath: "api/v1/reports/usage/trends",
+  signIn: true,
 };
+
+/** `all-time` is the MirrordUsageReport the controller creates; the query's range overrides its period. */
+export const AGGREGATED_MODE: ApiMode = {
+  name: "aggregated",
+  usagePath: "../usagereports/all-time",
+  trendsPath: "../usagereports/all-time/trends",
+  signIn: false,
+};
+
+/** Where kube-apiserver serves the dashboard (after `kubectl proxy`'s own prefix, if any). */
+export const AGGREGATED_DASHBOARD_PATH = "/apis/analytics.mirrord.metalbear.co/v1alpha1/dashboard";
+
+export interface DetectedMode {
+  mode: ApiMode;
+  /** Absolute URL the mode's paths are resolved against. */
+  base: string;
+}
+
+/**
+ * The mode the page was opened in, from its URL. Under the aggregated path the base is the
+ * dashboard's own directory, so `../usagereports` names the API group version whether the page
+ * was opened as `dashboard/`, `dashboard/index.html` or `dashboard` (which the server redirects).
+ */
+export function detectApiMode(pageUrl: string): DetectedMode {
+  const url = new URL(pageUrl);
+  const at = url.pathname.indexOf(AGGREGATED_DASHBOARD_PATH);
+  const end = at + AGGREGATED_DASHBOARD_PATH.length;
+  if (at >= 0 && (end === url.pathname.length || url.pathname[end] === "/")) {
+    return { mode: AGGREGATED_MODE, base: new URL(`${url.pathname.slice(0, end)}/`, url).toString() };
+  }
+  return { mode: STANDALONE_MODE, base: pageUrl };
+}
 
 export type ApiErrorKind = "unauthorized" | "forbidden" | "unreachable" | "failed";
 
 export class ApiError extends Error {
   readonly kind: ApiErrorKind;
   readonly status: number | null;
+  /** Machine-readable cause: the standalone API's `error`, or a Kubernetes `Status`'s `reason`. */
   readonly code: string | null;
   readonly details: unknown[];
+  /** Whether the answer was a Kubernetes `Status` (from kube-apiserver or the aggregated API). */
+  readonly fromKubernetes: boolean;
 
-  constructor(kind: ApiErrorKind, message: string, status: number | null = null, code: string | null = null, details: unknown[] = []) {
+  constructor(
+    kind: ApiErrorKind,
+    message: string,
+    status: number | null = null,
+    code: string | null = null,
+    details: unknown[] = [],
+    fromKubernetes = false,
+  ) {
     super(message);
     this.name = "ApiError";
     this.kind = kind;
     this.status = status;
     this.code = code;
     this.details = details;
+    this.fromKubernetes = fromKubernetes;
   }
 }
 
@@ -54,7 +102,8 @@ export interface Download {
 }
 
 export interface ApiClientOptions {
-  credentials: Credentials;
+  /** Sent only in a mode with sign-in; behind kube-apiserver the proxy adds the viewer's own. */
+  credentials?: Credentials | null;
   /** Absolute URL the API paths are resolved against; defaults to the page's base URL. */
   base?: string;
   mode?: ApiMode;
@@ -78,39 +127,64 @@ function rangeParams(query: RangeQuery): Record<string, string> {
   return { from: toRfc3339(query.from), to: toRfc3339(query.to), primaryKey: query.primaryKey };
 }
 
-async function readErrorBody(response: Response): Promise<ApiErrorBody | null> {
+interface ErrorSaid {
+  message: string;
+  code: string | null;
+  details: unknown[];
+  fromKubernetes: boolean;
+}
+
+/**
+ * Reads the standalone API's `{error, message, details}` or, on the aggregated API's paths, a
+ * Kubernetes `Status`; null when the body has no message to show.
+ */
+export function parseErrorBody(body: unknown): ErrorSaid | null {
+  if (typeof body !== "object" || body === null) return null;
+  const message = (body as { message?: unknown }).message;
+  if (typeof message !== "string" || !message) return null;
+  if ((body as { kind?: unknown }).kind === "Status") {
+    const status = body as Partial<KubernetesStatus>;
+    const causes = status.details?.causes;
+    return {
+      message,
+      code: typeof status.reason === "string" && status.reason ? status.reason : null,
+      details: Array.isArray(causes) ? causes.map((cause) => cause?.message ?? cause) : [],
+      fromKubernetes: true,
+    };
+  }
+  const standalone = body as Partial<ApiErrorBody>;
+  return {
+    message,
+    code: typeof standalone.error === "string" && standalone.error ? standalone.error : null,
+    details: Array.isArray(standalone.details) ? standalone.details : [],
+    fromKubernetes: false,
+  };
+}
+
+async function readErrorBody(response: Response): Promise<ErrorSaid | null> {
   try {
-    const body = (await response.json()) as Partial<ApiErrorBody>;
-    if (body && typeof body.message === "string") {
-      return { error: String(body.error ?? ""), message: body.message, details: Array.isArray(body.details) ? body.details : [] };
-    }
+    return parseErrorBody(await response.json());
   } catch {
     // Not JSON (a proxy's HTML page, for instance): fall back to the status line.
+    return null;
   }
-  return null;
 }
 
 async function errorFromResponse(response: Response): Promise<ApiError> {
   const body = await readErrorBody(response);
-  const code = body?.error || null;
-  const details = body?.details ?? [];
+  const error = (kind: ApiErrorKind, fallback: string) =>
+    new ApiError(kind, body?.message ?? fallback, response.status, body?.code ?? null, body?.details ?? [], body?.fromKubernetes ?? false);
   switch (response.status) {
     case 401:
-      return new ApiError("unauthorized", body?.message ?? "The server did not accept your credentials.", 401, code, details);
+      return error("unauthorized", "The server did not accept your credentials.");
     case 403:
-      return new ApiError("forbidden", body?.message ?? "Access denied.", 403, code, details);
+      return error("forbidden", "Access denied.");
     case 502:
     case 503:
     case 504:
-      return new ApiError("unreachable", body?.message ?? `The server could not be reached (HTTP ${response.status}).`, response.status, code, details);
+      return error("unreachable", `The server could not be reached (HTTP ${response.status}).`);
     default:
-      return new ApiError(
-        "failed",
-        body?.message ?? `The server answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}.`,
-        response.status,
-        code,
-        details,
-      );
+      return error("failed", `The server answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}.`);
   }
 }
 
@@ -128,6 +202,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   const mode = options.mode ?? STANDALONE_MODE;
   const base = options.base ?? defaultBase();
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
+  const credentialHeaders = mode.signIn && options.credentials ? authHeaders(options.credentials) : {};
 
   function url(path: string, params: Record<string, string>): string {
     const resolved = new URL(path, base);
@@ -139,7 +214,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     let response: Response;
     try {
       response = await doFetch(target, {
-        headers: { Accept: accept, ...authHeaders(options.credentials) },
+        headers: { Accept: accept, ...credentialHeaders },
         signal,
         credentials: "same-origin",
       });

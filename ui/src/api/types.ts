@@ -91,9 +91,21 @@ export interface UsageTrends {
   buckets: TrendBucket[];
 }
 
-/** Error body of every non-2xx JSON response. */
+/** Error body of every non-2xx JSON response of the standalone API (`/api/v1`). */
 export interface ApiErrorBody {
   error: string;
   message: string;
   details?: unknown[];
+}
+
+/** Error body on the aggregated API's paths, from the server or from kube-apiserver itself. */
+export interface KubernetesStatus {
+  kind: "Status";
+  apiVersion: "v1";
+  status: "Failure";
+  message: string;
+  /** `Forbidden`, `NotFound`, `Unauthorized`, … */
+  reason?: string;
+  code: number;
+  details?: { name?: string; kind?: string; causes?: Array<{ message?: string }> };
 }

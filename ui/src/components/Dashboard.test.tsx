@@ -178,3 +178,76 @@ describe("Dashboard", () => {
     });
   });
 });
+
+describe("Dashboard behind kube-apiserver", () => {
+  const DASHBOARD = "/apis/analytics.mirrord.metalbear.co/v1alpha1/dashboard/";
+  const status = (code: number, reason: string, message: string) =>
+    json({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code }, code);
+
+  beforeEach(() => {
+    window.history.replaceState(null, "", `${DASHBOARD}?range=7d`);
+    // Left over from a standalone session on the same origin: never sent through the proxy.
+    sessionStorage.setItem("mirrord-usage.credentials", JSON.stringify({ kind: "licenseKey", value: "stale" }));
+  });
+
+  it("loads without signing in, from the usage report resource, with no credentials of its own", async () => {
+    const fetch = serve((url) => json(isTrends(url) ? usageTrends() : { kind: "UsageReport", apiVersion: "analytics.mirrord.metalbear.co/v1alpha1", metadata: { name: "all-time" }, ...usageReport(3) }));
+    render(<App />);
+    await waitFor(() => expect(screen.getByTestId("app").dataset.ready).toBe("true"));
+    expect(screen.queryByTestId("sign-in")).toBeNull();
+    expect(screen.queryByTestId("sign-out")).toBeNull();
+    expect(screen.getAllByTestId("user-row")).toHaveLength(3);
+    const paths = fetch.mock.calls.map(([input]) => new URL(String(input)).pathname);
+    expect(new Set(paths)).toEqual(
+      new Set(["/apis/analytics.mirrord.metalbear.co/v1alpha1/usagereports/all-time", "/apis/analytics.mirrord.metalbear.co/v1alpha1/usagereports/all-time/trends"]),
+    );
+    for (const [, init] of fetch.mock.calls as unknown as Array<[string, RequestInit]>) {
+      const headers = init.headers as Record<string, string>;
+      expect(headers["x-license-key"]).toBeUndefined();
+      expect(headers.Authorization).toBeUndefined();
+    }
+  });
+
+  it("says which role to ask for, with Kubernetes' own message, when reports are forbidden", async () => {
+    const message =
+      'usagereports.analytics.mirrord.metalbear.co "all-time" is forbidden: User "bob" cannot get resource "usagereports" in API group "analytics.mirrord.metalbear.co" at the cluster scope';
+    serve(() => status(403, "Forbidden", message));
+    render(<App />);
+    await waitFor(() => expect(screen.getAllByTestId("error-forbidden").length).toBeGreaterThan(0));
+    const notice = screen.getAllByTestId("error-forbidden")[0]!;
+    expect(notice.textContent).toContain("mirrord-usage-viewer role");
+    expect(within(notice).getByTestId("error-forbidden-detail").textContent).toBe(message);
+    expect(screen.queryByTestId("sign-in")).toBeNull();
+  });
+
+  it("explains a 401 from Kubernetes instead of asking for a license key", async () => {
+    serve(() => status(401, "Unauthorized", "Unauthorized"));
+    render(<App />);
+    await waitFor(() => expect(screen.getAllByTestId("error-unauthorized").length).toBeGreaterThan(0));
+    expect(screen.getAllByTestId("error-unauthorized")[0]!.textContent).toContain("kubectl proxy");
+    expect(screen.queryByTestId("sign-in")).toBeNull();
+  });
+
+  it("shows a Status message of any other failure", async () => {
+    serve((url) => (isTrends(url) ? json(usageTrends()) : status(404, "NotFound", 'mirrordusagereports "all-time" not found')));
+    render(<App />);
+    await waitFor(() => expect(screen.getAllByTestId("error-failed").length).toBeGreaterThan(0));
+    expect(screen.getAllByTestId("error-failed")[0]!.textContent).toContain('mirrordusagereports "all-time" not found (NotFound)');
+  });
+
+  it("names the analyst role where per-user rows are left out", async () => {
+    const report = usageReport(4);
+    delete report.userMetrics;
+    report.userMetricsOmitted =
+      'User "bob" cannot list resource "mirrordusers" in API group "analytics.mirrord.metalbear.co" at the cluster scope: per-user rows are left out';
+    serve((url) => json(isTrends(url) ? usageTrends() : report));
+    render(<App />);
+    await waitFor(() => expect(screen.getByTestId("app").dataset.ready).toBe("true"));
+    const notices = screen.getAllByTestId("user-metrics-omitted");
+    expect(notices).toHaveLength(3);
+    for (const notice of notices) {
+      expect(notice.textContent).toContain("per-user rows are left out. Ask your cluster admin for the mirrord-usage-analyst role");
+    }
+    expect(screen.getByTestId("metric-range-user-sessions-value").textContent).toBe("10");
+  });
+});

@@ -1,8 +1,7 @@
 // The dashboard page: loads the data for the current view and lays out every section.
 
-import { useCallback, useEffect, useMemo, useState } from "react";
-import { createApiClient, type ApiError } from "../api/client";
-import type { Credentials } from "../api/credentials";
+import { useCallback, useEffect, useState } from "react";
+import type { ApiClient, ApiError } from "../api/client";
 import type { PrimaryKey, UserMetric } from "../api/types";
 import type { ActivityMetric } from "../charts/TopUsersChart";
 import { loadRoi, saveRoi, type RoiSettings } from "../state/roi";
@@ -11,7 +10,7 @@ import type { Theme } from "../state/theme";
 import { useDashboardData } from "../state/useDashboardData";
 import { displayedDays, parseViewState, serializeViewState, type RangeChoice, type ViewState } from "../state/viewState";
 import { ClusterInfo } from "./ClusterInfo";
-import { FORBIDDEN_MESSAGE, LoadGate, Skeleton } from "./LoadGate";
+import { Forbidden, LoadGate, Skeleton } from "./LoadGate";
 import { NoSessionsYet } from "./NoSessionsYet";
 import { RoiModal } from "./RoiModal";
 import { Section } from "./Section";
@@ -23,11 +22,12 @@ import { UsageMetrics } from "./UsageMetrics";
 import { UserActivity } from "./UserActivity";
 
 interface DashboardProps {
-  credentials: Credentials;
+  client: ApiClient;
   theme: Theme;
   onToggleTheme: () => void;
   onUnauthorized: (error: ApiError) => void;
-  onSignOut: () => void;
+  /** Absent when the viewer did not sign in to the dashboard (behind kube-apiserver). */
+  onSignOut?: () => void;
 }
 
 interface ViewAt {
@@ -36,8 +36,7 @@ interface ViewAt {
   now: Date;
 }
 
-export function Dashboard({ credentials, theme, onToggleTheme, onUnauthorized, onSignOut }: DashboardProps) {
-  const client = useMemo(() => createApiClient({ credentials }), [credentials]);
+export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSignOut }: DashboardProps) {
   const [{ view, now }, setViewAt] = useState<ViewAt>(() => ({ view: parseViewState(window.location.search), now: new Date() }));
   const [roi, setRoi] = useState<RoiSettings>(() => loadRoi());
   const [roiOpen, setRoiOpen] = useState(false);
@@ -102,9 +101,11 @@ export function Dashboard({ credentials, theme, onToggleTheme, onUnauthorized, o
         <ClusterInfo general={report.data?.generalMetrics ?? null} />
         <div className="header-actions">
           <ThemeToggle theme={theme} onToggle={onToggleTheme} />
-          <button type="button" className="button" onClick={onSignOut} data-testid="sign-out">
-            Sign out
-          </button>
+          {onSignOut && (
+            <button type="button" className="button" onClick={onSignOut} data-testid="sign-out">
+              Sign out
+            </button>
+          )}
         </div>
       </header>
 
@@ -154,7 +155,7 @@ export function Dashboard({ credentials, theme, onToggleTheme, onUnauthorized, o
         <Section title="User activity" testId="section-user-activity" busy={report.loading}>
           {downloadError && (
             <div className="notice error" role="alert" data-testid="download-error">
-              {downloadError.kind === "forbidden" ? FORBIDDEN_MESSAGE : `The download failed: ${downloadError.message}`}
+              {downloadError.kind === "forbidden" ? <Forbidden error={downloadError} /> : `The download failed: ${downloadError.message}`}
             </div>
           )}
           <LoadGate state={report} onRetry={data.retryReport} skeleton={<Skeleton height={40} count={6} />}>

@@ -4,8 +4,27 @@ import type { ReactNode } from "react";
 import type { ApiError } from "../api/client";
 import type { Loadable } from "../state/useDashboardData";
 
-export const FORBIDDEN_MESSAGE =
-  "You are not allowed to see this (ask your cluster admin for the mirrord-usage-viewer role)";
+/** The ClusterRoles the chart ships: reports and trends, and on top of that per-user rows. */
+export const VIEWER_ROLE = "mirrord-usage-viewer";
+export const ANALYST_ROLE = "mirrord-usage-analyst";
+
+export const FORBIDDEN_MESSAGE = `You are not allowed to see this (ask your cluster admin for the ${VIEWER_ROLE} role)`;
+
+/**
+ * What a 403 says. A Kubernetes `Status` message names the user and the verb and resource
+ * refused, which is what the cluster admin needs to grant, so it is shown as well.
+ */
+export function Forbidden({ error }: { error: ApiError }) {
+  if (!error.fromKubernetes) return <>{FORBIDDEN_MESSAGE}</>;
+  return (
+    <>
+      <p>{FORBIDDEN_MESSAGE}</p>
+      <p className="small" data-testid="error-forbidden-detail">
+        {error.message}
+      </p>
+    </>
+  );
+}
 
 interface ErrorNoticeProps {
   error: ApiError;
@@ -17,11 +36,20 @@ export function ErrorNotice({ error, onRetry }: ErrorNoticeProps) {
     case "forbidden":
       return (
         <div className="notice warning" role="status" data-testid="error-forbidden">
-          {FORBIDDEN_MESSAGE}
+          <Forbidden error={error} />
         </div>
       );
     case "unauthorized":
-      return (
+      // Behind kube-apiserver there is no sign-in form to go back to: the credentials are the
+      // ones `kubectl proxy` (or whatever stands in front) sends.
+      return error.fromKubernetes ? (
+        <div className="notice error" role="alert" data-testid="error-unauthorized">
+          <p>
+            <strong>Kubernetes did not accept your credentials</strong> (HTTP 401: {error.message}).
+          </p>
+          <p>Check that kubectl proxy runs with a current kubeconfig (kubectl auth whoami says who you are), then reload.</p>
+        </div>
+      ) : (
         <div className="notice" role="status">
           Your sign-in was not accepted. Sign in again to continue.
         </div>

@@ -10,7 +10,7 @@ import { TrendChart } from "../charts/TrendChart";
 import { formatCount, formatDurationLong, formatDurationShort } from "../format";
 import type { Theme } from "../state/theme";
 import type { Loadable } from "../state/useDashboardData";
-import { LoadGate, Skeleton } from "./LoadGate";
+import { ANALYST_ROLE, LoadGate, Skeleton } from "./LoadGate";
 import { MetricCard } from "./MetricCard";
 
 export function RangeSummary({ report }: { report: UsageReport }) {
@@ -61,7 +61,7 @@ function MetricToggle({ metric, onChange }: { metric: ActivityMetric; onChange: 
 export function UserMetricsOmitted({ reason }: { reason: string }) {
   return (
     <div className="notice" role="status" data-testid="user-metrics-omitted">
-      Per-user data is not shown: {reason}
+      Per-user data is not shown: {reason.replace(/\.$/, "")}. Ask your cluster admin for the {ANALYST_ROLE} role to see it.
     </div>
   );
 }

@@ -7,7 +7,7 @@ BIN := target/release/mirrord-usage
 CLUSTER := target/debug/mirrord-usage-cluster
 UI_SOURCES := $(shell find ui/src ui/index.html ui/vite.config.ts ui/tsconfig.json ui/package.json -type f 2>/dev/null)
 
-.PHONY: demo test build ui ui-deps lint test-rust test-ui test-browser chromium bench crd cluster cluster-down clean
+.PHONY: demo test build ui ui-deps lint test-rust test-ui test-browser chromium helm bench crd cluster cluster-down clean
 
 ## Run the demo: a simulated organisation in a fresh SQLite database, the dashboard on localhost.
 demo: build
@@ -36,8 +36,13 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-test-rust:
+test-rust: helm
 	$(CARGO) test --locked --workspace
+
+## helm, built from its Go module into ~/.cache/mirrord-usage/helm on first use, for the chart's
+## tests (which would build it too; here its progress is not hidden by cargo's output capture).
+helm:
+	@tests/helm/build.sh >/dev/null
 
 test-ui: ui-deps
 	cd ui && $(NPM) test

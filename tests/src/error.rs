@@ -102,6 +102,27 @@ pub enum Error {
     #[error("the TokenRequest for service account {namespace}/{name} came back without a token")]
     NoToken { namespace: String, name: String },
 
+    #[error("{command} failed ({status}):\n{stderr}")]
+    Helm {
+        command: String,
+        status: ExitStatus,
+        stderr: String,
+    },
+
+    #[error("what helm rendered is not YAML: {0}")]
+    RenderedYaml(#[source] serde_yaml_ng::Error),
+
+    #[error("the rendered {kind} {name} does not parse as one: {source}")]
+    RenderedObject {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("the chart rendered no {kind} named {name}")]
+    NotRendered { kind: &'static str, name: String },
+
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
 }

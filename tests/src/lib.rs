@@ -1,5 +1,6 @@
 //! Test harness of mirrord-usage: a real kube-apiserver (v1.34) and etcd (v3.6), built from
-//! source by `tests/controlplane/build.sh`, started on loopback with their own PKI.
+//! source by `tests/controlplane/build.sh`, started on loopback with their own PKI; and helm,
+//! built from source by `tests/helm/build.sh`, to render and install the chart.
 //!
 //! ```no_run
 //! use k8s_openapi::api::core::v1::Namespace;
@@ -19,9 +20,11 @@
 pub mod access;
 pub mod api_service;
 pub mod binaries;
+pub mod cert_manager;
 pub mod control_plane;
 pub mod crd;
 pub mod error;
+pub mod helm;
 pub mod kubeconfig;
 pub mod operator_simulation;
 pub mod pki;
@@ -34,6 +37,7 @@ pub use binaries::Binaries;
 pub use control_plane::ControlPlane;
 pub use crd::install_crd;
 pub use error::{Error, Result};
+pub use helm::{Helm, Rendered, Values};
 pub use pki::{ClientIdentity, Pki, TestCa};
 pub use process::is_running;
 pub use user::User;

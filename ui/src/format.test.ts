@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  formatAxisHours,
   formatBucketLabel,
   formatCompactUp,
   formatCount,
@@ -111,6 +112,17 @@ describe("formatDurationShort", () => {
     [40 * DAY, "40d"],
   ])("shows %d seconds as %s", (seconds, expected) => {
     expect(formatDurationShort(seconds)).toBe(expected);
+  });
+});
+
+describe("formatAxisHours", () => {
+  it("keeps hours from one hour up and switches to minutes, then seconds, below", () => {
+    expect(formatAxisHours(0)).toBe("0 h");
+    expect(formatAxisHours(2)).toBe("2 h");
+    expect(formatAxisHours(1.25)).toBe("1.3 h");
+    expect(formatAxisHours(0.25)).toBe("15 min");
+    expect(formatAxisHours(0.002)).toBe("7.2 s");
+    expect(formatAxisHours(Number.NaN)).toBe("—");
   });
 });
 

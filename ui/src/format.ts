@@ -171,6 +171,19 @@ export function formatBucketLabel(start: string, interval: "day" | "week" | "mon
   return interval === "month" ? bucketMonthFormat.format(date) : bucketDayFormat.format(date);
 }
 
+/**
+ * Ticks of an axis in hours. Below an hour they switch to minutes, then seconds, so an axis over
+ * small totals does not read "0 h" on every tick: `2` -> `"2 h"`, `0.25` -> `"15 min"`.
+ */
+export function formatAxisHours(hours: number): string {
+  if (!Number.isFinite(hours)) return EMPTY;
+  const magnitude = Math.abs(hours);
+  if (magnitude === 0 || magnitude >= 1) return `${formatDecimal(hours)} h`;
+  const minutes = hours * 60;
+  if (Math.abs(minutes) >= 1) return `${formatDecimal(minutes)} min`;
+  return `${formatDecimal(minutes * 60)} s`;
+}
+
 /** Seconds as hours for chart axes: `7200` -> `2`. */
 export function secondsToHours(seconds: number): number {
   return seconds / HOUR;

@@ -3,7 +3,7 @@
 import { useMemo } from "react";
 import type { ChartConfiguration } from "chart.js";
 import type { PrimaryKey, UserMetric } from "../api/types";
-import { formatCount, formatDecimal, formatDurationShort, secondsToHours } from "../format";
+import { formatAxisHours, formatCount, formatDurationShort, secondsToHours } from "../format";
 import type { Theme } from "../state/theme";
 import { userLabel } from "../state/userTable";
 import { ChartView, readPalette } from "./Chart";
@@ -68,7 +68,7 @@ export function TopUsersChart({ users, primaryKey, metric, theme, limit = 10 }: 
         scales: {
           x: {
             beginAtZero: true,
-            ticks: { callback: (value) => (metric === "time" ? `${formatDecimal(Number(value))} h` : formatCount(Number(value))) },
+            ticks: { callback: (value) => (metric === "time" ? formatAxisHours(Number(value)) : formatCount(Number(value))) },
           },
           y: {
             grid: { display: false },

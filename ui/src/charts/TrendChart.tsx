@@ -3,7 +3,7 @@
 import { useMemo } from "react";
 import type { ChartConfiguration } from "chart.js";
 import type { UsageTrends } from "../api/types";
-import { formatBucketLabel, formatCount, formatDecimal, formatDurationShort, secondsToHours } from "../format";
+import { formatAxisHours, formatBucketLabel, formatCount, formatDurationShort, secondsToHours } from "../format";
 import type { Theme } from "../state/theme";
 import { ChartView, readPalette } from "./Chart";
 import type { ActivityMetric } from "./TopUsersChart";
@@ -43,7 +43,7 @@ export function TrendChart({ trends, metric, theme }: TrendChartProps) {
           },
           scales: {
             x: { grid: { display: false } },
-            y: { beginAtZero: true, ticks: { callback: (value) => `${formatDecimal(Number(value))} h` } },
+            y: { beginAtZero: true, ticks: { callback: (value) => formatAxisHours(Number(value)) } },
           },
         },
       };

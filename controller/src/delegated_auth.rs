@@ -76,6 +76,16 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     }
 }
 
+/// A `503` for a request that needed kube-apiserver and could not reach it.
+fn cluster_unavailable(what: &str, error: kube::Error) -> ApiError {
+    tracing::warn!(%error, "could not {what}");
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        format!("could not {what} with kube-apiserver: {error}"),
+    )
+}
+
 /// `Authorization: Bearer <token>`, reviewed by kube-apiserver.
 #[derive(Debug)]
 pub struct TokenReviewer {
@@ -104,14 +114,7 @@ impl TokenReviewer {
             .api
             .create(&PostParams::default(), &review)
             .await
-            .map_err(|error| {
-                tracing::warn!(%error, "TokenReview failed");
-                ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    format!("could not review the bearer token with kube-apiserver: {error}"),
-                )
-            })?;
+            .map_err(|error| cluster_unavailable("review the bearer token", error))?;
         let status = reviewed.status.unwrap_or_default();
         if status.authenticated != Some(true) {
             return Ok(None);
@@ -206,14 +209,7 @@ impl AccessReviewer {
             .api
             .create(&PostParams::default(), &review)
             .await
-            .map_err(|error| {
-                tracing::warn!(%error, "SubjectAccessReview failed");
-                ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    format!("could not check permissions with kube-apiserver: {error}"),
-                )
-            })?;
+            .map_err(|error| cluster_unavailable("check permissions", error))?;
         Ok(reviewed.status.is_some_and(|status| status.allowed))
     }
 }
@@ -294,13 +290,11 @@ impl ReportLookup {
 impl ReportDefinitions for ReportLookup {
     fn resolve<'a>(&'a self, name: &'a str, now: DateTime<Utc>) -> BoxFuture<'a, Result<Option<NamedRange>, ApiError>> {
         Box::pin(async move {
-            let report = self.api.get_opt(name).await.map_err(|error| {
-                ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    format!("could not read MirrordUsageReport {name}: {error}"),
-                )
-            })?;
+            let report = self
+                .api
+                .get_opt(name)
+                .await
+                .map_err(|error| cluster_unavailable(&format!("read MirrordUsageReport {name}"), error))?;
             Ok(report.map(|report| {
                 let resolved = period::resolve(&report.spec, now);
                 NamedRange {

@@ -30,6 +30,7 @@ pub mod operator_simulation;
 pub mod pki;
 pub mod process;
 pub mod user;
+pub mod wait;
 
 pub use access::BindingSubject;
 pub use api_service::ApiServiceRegistration;
@@ -41,3 +42,4 @@ pub use helm::{Helm, Rendered, Values};
 pub use pki::{ClientIdentity, Pki, TestCa};
 pub use process::is_running;
 pub use user::User;
+pub use wait::eventually;

@@ -22,6 +22,7 @@ use mirrord_usage_crds::usage_report::MirrordUsageReport;
 use mirrord_usage_crds::{ANALYTICS_GROUP, ANALYTICS_VERSION};
 use mirrord_usage_tests::access::{self, BindingSubject};
 use mirrord_usage_tests::api_service::{self, ApiServiceRegistration};
+use mirrord_usage_tests::eventually;
 use mirrord_usage_tests::{ClientIdentity, ControlPlane, TestCa, User};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -31,7 +32,6 @@ use tokio::task::JoinHandle;
 const KEY: &str = "aggregated-test-key";
 const NAMESPACE: &str = "mirrord-usage";
 const SERVICE: &str = "mirrord-usage";
-const DEADLINE: Duration = Duration::from_secs(30);
 /// Newest first, as the audit log lists them.
 const SESSIONS_NEWEST_FIRST: [&str; 5] = ["s-carol-1", "s-alice-2", "s-ci-1", "s-bob-1", "s-alice-1"];
 
@@ -674,20 +674,4 @@ async fn print_authorization_latency(fixture: &Fixture, token: &str, label: &str
         "report request latency ({label}, {ROUNDS} rounds): license key p50 {key_p50:?} mean {key_mean:?}; \
          bearer token p50 {token_p50:?} mean {token_mean:?}"
     );
-}
-
-/// Waits until `check` returns `Some`, or fails after the deadline saying what was awaited.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

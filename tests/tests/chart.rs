@@ -32,6 +32,7 @@ use mirrord_usage_crds::usage_report::{CRD_FILE, MirrordUsageReport};
 use mirrord_usage_crds::{ANALYTICS_GROUP, ANALYTICS_VERSION};
 use mirrord_usage_tests::access::BindingSubject;
 use mirrord_usage_tests::api_service::{self, ApiServiceRegistration};
+use mirrord_usage_tests::eventually;
 use mirrord_usage_tests::helm::{chart_dir, repo_dir};
 use mirrord_usage_tests::{ControlPlane, Error, Helm, Rendered, TestCa, User, Values, cert_manager};
 use serde_json::{Value, json};
@@ -44,7 +45,6 @@ const NAMESPACE: &str = "mirrord-usage";
 const RFC_HOST: &str = "mirrord-dashboard.company.com";
 const CRD_NAME: &str = "mirrordusagereports.usage.mirrord.metalbear.co";
 const APISERVICE_NAME: &str = "v1alpha1.analytics.mirrord.metalbear.co";
-const DEADLINE: Duration = Duration::from_secs(30);
 const RESTRICTED_LABEL: &str = "pod-security.kubernetes.io/enforce=restricted";
 
 /// The design RFC's install line, `helm upgrade … --set dashboard.enabled=true
@@ -965,21 +965,6 @@ async fn a_pod_that_breaks_the_restricted_level_is_refused_where_the_charts_pods
 async fn user_sessions(reports: &Api<MirrordUsageReport>, name: &str) -> Option<u64> {
     let report = reports.get_opt(name).await.ok()??;
     Some(report.status?.user_sessions)
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn operator_session(id: &str, user: &str) -> Value {

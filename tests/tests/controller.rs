@@ -18,32 +18,16 @@ use mirrord_usage_api::clock::ManualClock;
 use mirrord_usage_api::store::{SqliteStore, UsageStore};
 use mirrord_usage_crds::operator::{MirrordOperator, MirrordOperatorSpec, OperatorLicense};
 use mirrord_usage_crds::usage_report::{MirrordUsageReport, MirrordUsageReportSpec};
+use mirrord_usage_tests::eventually;
 use mirrord_usage_tests::{ControlPlane, TestCa, User};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 const KEY: &str = "controller-test-key";
-const DEADLINE: Duration = Duration::from_secs(30);
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().to_utc()
-}
-
-/// Waits until `check` returns `Some`, or fails after the deadline saying what was awaited.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A controller running in this process, over `db`, against the control plane.

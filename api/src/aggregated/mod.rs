@@ -238,16 +238,29 @@ async fn list_users(
         .into_iter()
         .map(|usage| MirrordUser::new(range.primary_key, usage))
         .collect();
-    Ok(match table::requested_version(&headers) {
-        Some(version) => Json(table::table(
-            version,
-            table::USER_COLUMNS,
-            table::user_rows(&users),
-            None,
-        ))
-        .into_response(),
-        None => Json(ObjectList::new(MirrordUser::LIST_KIND, users, None)).into_response(),
-    })
+    Ok(list_response(
+        &headers,
+        MirrordUser::LIST_KIND,
+        users,
+        None,
+        table::USER_COLUMNS,
+        table::user_rows,
+    ))
+}
+
+/// A list as a `Table` when the client asks for one (`kubectl get`), else as the objects.
+fn list_response<T: serde::Serialize>(
+    headers: &HeaderMap,
+    list_kind: &str,
+    items: Vec<T>,
+    continue_token: Option<String>,
+    columns: &[table::Column],
+    rows: impl FnOnce(&[T]) -> Vec<table::Row>,
+) -> Response {
+    match table::requested_version(headers) {
+        Some(version) => Json(table::table(version, columns, rows(&items), continue_token)).into_response(),
+        None => Json(ObjectList::new(list_kind, items, continue_token)).into_response(),
+    }
 }
 
 /// Filters of the audit log from the query: plain parameters, or `fieldSelector` terms as
@@ -389,16 +402,14 @@ async fn list_sessions(
         .into_iter()
         .map(|record| session_object(record, now))
         .collect();
-    Ok(match table::requested_version(&headers) {
-        Some(version) => Json(table::table(
-            version,
-            table::SESSION_COLUMNS,
-            table::session_rows(&sessions),
-            continue_token,
-        ))
-        .into_response(),
-        None => Json(ObjectList::new(MirrordSession::LIST_KIND, sessions, continue_token)).into_response(),
-    })
+    Ok(list_response(
+        &headers,
+        MirrordSession::LIST_KIND,
+        sessions,
+        continue_token,
+        table::SESSION_COLUMNS,
+        table::session_rows,
+    ))
 }
 
 #[cfg(test)]

@@ -63,6 +63,11 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, error, message)
     }
 
+    /// A query parameter that cannot be used; `message` names it and its value.
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        ApiError::bad_request("invalid_parameter", message)
+    }
+
     pub fn unauthorized(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }

@@ -199,10 +199,9 @@ fn parse_time(params: &HashMap<String, String>, name: &str) -> Result<Option<Dat
             DateTime::parse_from_rfc3339(value)
                 .map(|time| time.to_utc())
                 .map_err(|error| {
-                    ApiError::bad_request(
-                        "invalid_parameter",
-                        format!("{name} must be an RFC 3339 time such as 2026-11-01T00:00:00Z, not '{value}': {error}"),
-                    )
+                    ApiError::invalid_parameter(format!(
+                        "{name} must be an RFC 3339 time such as 2026-11-01T00:00:00Z, not '{value}': {error}"
+                    ))
                 })
         })
         .transpose()
@@ -226,9 +225,7 @@ pub fn range_params(params: &HashMap<String, String>, now: DateTime<Utc>) -> Res
     }
     let primary_key = match params.get("primaryKey").or_else(|| params.get("primary_key")) {
         None => PrimaryKey::default(),
-        Some(value) => value
-            .parse()
-            .map_err(|message| ApiError::bad_request("invalid_parameter", message))?,
+        Some(value) => value.parse().map_err(ApiError::invalid_parameter)?,
     };
     Ok(RangeParams {
         from: from.map(calendar::to_micros),
@@ -237,10 +234,9 @@ pub fn range_params(params: &HashMap<String, String>, now: DateTime<Utc>) -> Res
     })
 }
 
-/// Report formats of `GET /api/v1/reports/usage`.
+/// The downloadable forms of a usage report (`format=csv|xlsx`; JSON is the default answer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Json,
+pub enum FileFormat {
     Csv,
     Xlsx,
 }
@@ -274,9 +270,9 @@ impl AppState {
         .await??)
     }
 
-    /// Computes the usage report, leaving out per-user rows the caller may not read.
+    /// Computes the usage report for a caller already allowed to read reports, leaving out
+    /// per-user rows they may not read.
     pub async fn usage_report(&self, principal: &Principal, range: RangeParams) -> Result<UsageReport, ApiError> {
-        self.auth.require(principal, Permission::ReadReports).await?;
         let may_read_users = self.auth.allows(principal, Permission::ReadUsers).await?;
         let mut report = self.compute_usage_report(range).await?;
         if !may_read_users {
@@ -289,14 +285,8 @@ impl AppState {
         Ok(report)
     }
 
-    /// Computes usage trends over a range.
-    pub async fn trends(
-        &self,
-        principal: &Principal,
-        range: RangeParams,
-        interval: Interval,
-    ) -> Result<TrendReport, ApiError> {
-        self.auth.require(principal, Permission::ReadReports).await?;
+    /// Computes usage trends over a range (for a caller already allowed to read reports).
+    pub async fn trends(&self, range: RangeParams, interval: Interval) -> Result<TrendReport, ApiError> {
         let now = calendar::to_micros(self.clock.now());
         let store = self.store.clone();
         let granularity = if interval == Interval::Month {
@@ -327,51 +317,48 @@ impl AppState {
     }
 }
 
-/// Reads `format` (`json` when absent).
-pub fn report_format(params: &HashMap<String, String>) -> Result<Format, ApiError> {
+/// Reads `format`: `None` for JSON (also when absent).
+pub fn report_format(params: &HashMap<String, String>) -> Result<Option<FileFormat>, ApiError> {
     match params.get("format").map(String::as_str) {
-        None | Some("json") => Ok(Format::Json),
-        Some("csv") => Ok(Format::Csv),
-        Some("xlsx") => Ok(Format::Xlsx),
-        Some(other) => Err(ApiError::bad_request(
-            "invalid_parameter",
-            format!("format must be one of json, csv, xlsx, not '{other}'"),
-        )),
+        None | Some("json") => Ok(None),
+        Some("csv") => Ok(Some(FileFormat::Csv)),
+        Some("xlsx") => Ok(Some(FileFormat::Xlsx)),
+        Some(other) => Err(ApiError::invalid_parameter(format!(
+            "format must be one of json, csv, xlsx, not '{other}'"
+        ))),
     }
 }
 
+/// Reads `interval` (`day` when absent).
+pub fn interval_param(params: &HashMap<String, String>) -> Result<Interval, ApiError> {
+    params.get("interval").map_or(Ok(Interval::Day), |value| {
+        value.parse().map_err(ApiError::invalid_parameter)
+    })
+}
+
 impl AppState {
-    /// The usage report as a CSV or XLSX download; files list users, so they need that permission.
+    /// The usage report as a CSV or XLSX download, for a caller already allowed to read reports;
+    /// files list users, so they also need that permission.
     pub async fn report_file(
         &self,
         principal: &Principal,
         range: RangeParams,
-        format: Format,
+        format: FileFormat,
     ) -> Result<Response, ApiError> {
         self.auth.require(principal, Permission::ReadUsers).await?;
-        let report = self.usage_report(principal, range).await?;
+        let report = self.compute_usage_report(range).await?;
         let name = format!(
             "mirrord-usage-{}-{}",
             report.general_metrics.report_period.from.format("%Y%m%dT%H%M%SZ"),
             report.general_metrics.report_period.to.format("%Y%m%dT%H%M%SZ")
         );
         let (content_type, extension, bytes) = match format {
-            Format::Json => (
-                "application/json",
-                "json",
-                serde_json::to_vec(&report).map_err(|e| {
-                    ApiError::internal(&Error::Export {
-                        format: "json",
-                        message: e.to_string(),
-                    })
-                })?,
-            ),
-            Format::Csv => (
+            FileFormat::Csv => (
                 "text/csv; charset=utf-8",
                 "csv",
                 export::csv(&report, range.primary_key)?,
             ),
-            Format::Xlsx => (
+            FileFormat::Xlsx => (
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                 "xlsx",
                 blocking(move || export::xlsx(&report, range.primary_key)).await??,
@@ -398,9 +385,10 @@ async fn get_usage_report(
 ) -> Result<Response, ApiError> {
     let format = report_format(&params)?;
     let range = range_params(&params, state.clock.now())?;
+    state.auth.require(&principal, Permission::ReadReports).await?;
     match format {
-        Format::Json => Ok(Json(state.usage_report(&principal, range).await?).into_response()),
-        Format::Csv | Format::Xlsx => state.report_file(&principal, range, format).await,
+        None => Ok(Json(state.usage_report(&principal, range).await?).into_response()),
+        Some(format) => state.report_file(&principal, range, format).await,
     }
 }
 
@@ -410,11 +398,7 @@ async fn get_trends(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<TrendReport>, ApiError> {
     let range = range_params(&params, state.clock.now())?;
-    let interval = match params.get("interval") {
-        None => Interval::Day,
-        Some(value) => value
-            .parse()
-            .map_err(|message| ApiError::bad_request("invalid_parameter", message))?,
-    };
-    Ok(Json(state.trends(&principal, range, interval).await?))
+    let interval = interval_param(&params)?;
+    state.auth.require(&principal, Permission::ReadReports).await?;
+    Ok(Json(state.trends(range, interval).await?))
 }

@@ -20,7 +20,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use mirrord_usage_crds::analytics::{
     MirrordSession, MirrordUser, ObjectList, SessionCi, SessionTarget, UsageReportObject, resources,
 };
-use mirrord_usage_crds::report::{Interval, PrimaryKey};
+use mirrord_usage_crds::report::PrimaryKey;
 use mirrord_usage_crds::{ANALYTICS_GROUP, ANALYTICS_VERSION};
 
 use crate::auth::{Auth, BoxFuture, Permission, Principal};
@@ -28,7 +28,7 @@ use crate::calendar::{self, Micros};
 use crate::dashboard;
 use crate::error::ApiError;
 use crate::model::{SessionCursor, SessionQuery, SessionRecord};
-use crate::server::{AppState, Format, range_params, report_format};
+use crate::server::{AppState, interval_param, range_params, report_format};
 use status::Status;
 
 /// Sessions per page when a list request sets no `limit`.
@@ -198,11 +198,11 @@ async fn get_report(
     let format = report_format(&params)?;
     let range = state.named_range(&name, &params).await?;
     match format {
-        Format::Json => {
+        None => {
             let report = state.app.usage_report(&principal, range).await?;
             Ok(Json(UsageReportObject::new(name, report)).into_response())
         }
-        Format::Csv | Format::Xlsx => Ok(state.app.report_file(&principal, range, format).await?),
+        Some(format) => Ok(state.app.report_file(&principal, range, format).await?),
     }
 }
 
@@ -214,13 +214,8 @@ async fn get_trends(
 ) -> Result<Response, Status> {
     state.app.auth.require(&principal, Permission::ReadReports).await?;
     let range = state.named_range(&name, &params).await?;
-    let interval = match params.get("interval") {
-        None => Interval::Day,
-        Some(value) => value
-            .parse()
-            .map_err(|message| ApiError::bad_request("invalid_parameter", message))?,
-    };
-    Ok(Json(state.app.trends(&principal, range, interval).await?).into_response())
+    let interval = interval_param(&params)?;
+    Ok(Json(state.app.trends(range, interval).await?).into_response())
 }
 
 async fn list_users(
@@ -270,22 +265,19 @@ fn session_query(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result
     if let Some(selector) = params.get("fieldSelector").filter(|selector| !selector.is_empty()) {
         for term in selector.split(',') {
             if term.contains("!=") {
-                return Err(ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("fieldSelector term '{term}': only = and == are supported"),
-                ));
+                return Err(ApiError::invalid_parameter(format!(
+                    "fieldSelector term '{term}': only = and == are supported"
+                )));
             }
             let Some((field, value)) = term.split_once('=') else {
-                return Err(ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("fieldSelector term '{term}' is not field=value"),
-                ));
+                return Err(ApiError::invalid_parameter(format!(
+                    "fieldSelector term '{term}' is not field=value"
+                )));
             };
             if !matches!(field, "user" | "namespace" | "ci") {
-                return Err(ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("fieldSelector field '{field}' is not supported; use user, namespace or ci"),
-                ));
+                return Err(ApiError::invalid_parameter(format!(
+                    "fieldSelector field '{field}' is not supported; use user, namespace or ci"
+                )));
             }
             let value = value.strip_prefix('=').unwrap_or(value);
             filters.insert(field.to_owned(), value.to_owned());
@@ -302,10 +294,9 @@ fn session_query(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result
         Some("true") => Some(true),
         Some("false") => Some(false),
         Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                format!("ci must be true or false, not '{other}'"),
-            ));
+            return Err(ApiError::invalid_parameter(format!(
+                "ci must be true or false, not '{other}'"
+            )));
         }
     };
     let limit = match params.get("limit").filter(|limit| !limit.is_empty()) {
@@ -315,10 +306,9 @@ fn session_query(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result
             Ok(0) => MAX_SESSION_LIMIT,
             Ok(limit) => limit.min(MAX_SESSION_LIMIT),
             Err(_) => {
-                return Err(ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("limit must be a whole number, not '{value}'"),
-                ));
+                return Err(ApiError::invalid_parameter(format!(
+                    "limit must be a whole number, not '{value}'"
+                )));
             }
         },
     };

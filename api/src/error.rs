@@ -22,6 +22,24 @@ pub enum Error {
     #[error("could not open the database at {path}: {source}")]
     Open { path: String, source: rusqlite::Error },
 
+    #[error(
+        "the database at {path} is damaged ({detail}); stop mirrord-usage and restore the latest backup \
+         (docs/operations.md, \"Restore\"), or move the file and its -wal and -shm files away to start empty"
+    )]
+    Damaged { path: String, detail: String },
+
+    #[error(
+        "the database at {path} cannot be written (a read-only file, directory or volume); \
+         give mirrord-usage write access to it and to its directory"
+    )]
+    ReadOnly { path: String },
+
+    #[error("{path}: {source}")]
+    File { path: String, source: std::io::Error },
+
+    #[error("the store stopped taking writes after an error: {0}; restart mirrord-usage to check the database")]
+    Unhealthy(String),
+
     #[error("could not write the report as {format}: {message}")]
     Export { format: &'static str, message: String },
 

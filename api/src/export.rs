@@ -18,12 +18,23 @@ const USER_COLUMNS: [&str; 9] = [
     "avgDailySessions",
 ];
 
+/// Text as a spreadsheet will show it, never run it: a value that a spreadsheet would read as a
+/// formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`,
+/// as OWASP advises against formula injection. Usernames and hostnames come from clients.
+pub fn inert(text: &str) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_owned(),
+    }
+}
+
 fn user_cells(user: &UserMetric) -> [String; 10] {
+    let text = |value: &Option<String>| inert(value.as_deref().unwrap_or_default());
     [
-        user.id.clone().unwrap_or_default(),
-        user.kubernetes_username.clone().unwrap_or_default(),
-        user.client_username.clone().unwrap_or_default(),
-        user.client_hostname.clone().unwrap_or_default(),
+        text(&user.id),
+        text(&user.kubernetes_username),
+        text(&user.client_username),
+        text(&user.client_hostname),
         user.active_since.to_rfc3339(),
         user.last_session.to_rfc3339(),
         user.session_count.to_string(),
@@ -101,7 +112,9 @@ pub fn xlsx(report: &UsageReport, primary_key: PrimaryKey) -> Result<Vec<u8>> {
     let mut row = 1;
     for (name, value) in text_rows {
         general.write_string(row, 0, name).map_err(error)?;
-        general.write_string(row, 1, value.unwrap_or_default()).map_err(error)?;
+        general
+            .write_string(row, 1, inert(&value.unwrap_or_default()))
+            .map_err(error)?;
         row += 1;
     }
     for (name, value) in number_rows {
@@ -141,4 +154,26 @@ pub fn xlsx(report: &UsageReport, primary_key: PrimaryKey) -> Result<Vec<u8>> {
     }
     sheet.set_freeze_panes(1, 0).map_err(error)?;
     workbook.save_to_buffer().map_err(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inert;
+
+    #[test]
+    fn values_a_spreadsheet_would_run_are_quoted() {
+        for formula in [
+            "=HYPERLINK(\"http://x\")",
+            "+cmd|' /C calc'!A0",
+            "-2+3",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+        ] {
+            assert_eq!(inert(formula), format!("'{formula}"));
+        }
+        for plain in ["alice", "", "'quoted", "a=b", "2026-01-01T00:00:00+00:00"] {
+            assert_eq!(inert(plain), plain);
+        }
+    }
 }

@@ -55,11 +55,17 @@ impl EventProblem {
     }
 }
 
+/// Most problems listed in an error answer: the summary still counts every one, so a large bad
+/// batch cannot make an answer many times its own size.
+pub const MAX_LISTED_PROBLEMS: usize = 100;
+/// Longest message of one listed problem, in characters.
+const MAX_PROBLEM_CHARS: usize = 300;
+
 /// The HTTP answer to a rejected batch: `400` when any event is invalid, else `409`.
 pub fn rejection(problems: Vec<EventProblem>) -> ApiError {
     let invalid = problems.iter().filter(|p| p.reason == ProblemKind::Invalid).count();
     let conflicts = problems.len() - invalid;
-    let first = &problems[0].message;
+    let first = shortened(&problems[0].message);
     let (status, code, summary) = if invalid > 0 {
         (
             StatusCode::BAD_REQUEST,
@@ -73,16 +79,36 @@ pub fn rejection(problems: Vec<EventProblem>) -> ApiError {
             format!("{conflicts} event(s) contradict stored sessions"),
         )
     };
+    let listed = if problems.len() > MAX_LISTED_PROBLEMS {
+        format!("; the first {MAX_LISTED_PROBLEMS} are listed")
+    } else {
+        String::new()
+    };
     let details = problems
-        .iter()
-        .map(|problem| serde_json::to_value(problem).expect("problems serialise"))
+        .into_iter()
+        .take(MAX_LISTED_PROBLEMS)
+        .map(|problem| {
+            let problem = EventProblem {
+                message: shortened(&problem.message),
+                session_id: problem.session_id.map(|id| shortened(&id)),
+                ..problem
+            };
+            serde_json::to_value(problem).expect("problems serialise")
+        })
         .collect();
     ApiError::new(
         status,
         code,
-        format!("{summary}; nothing of this batch was stored; first: {first}"),
+        format!("{summary}; nothing of this batch was stored{listed}; first: {first}"),
     )
     .with_details(details)
+}
+
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(MAX_PROBLEM_CHARS) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
 }
 
 /// A parsed request: the well-formed events, and the problems of the others (by index).
@@ -107,8 +133,8 @@ impl ParsedBatch {
 }
 
 /// Parses and validates a request body into events; the events of a bad request are still
-/// returned so the caller can report every problem at once.
-pub fn parse_batch(body: &[u8]) -> Result<ParsedBatch, ApiError> {
+/// returned so the caller can report every problem at once. `now` is the server's clock.
+pub fn parse_batch(body: &[u8], now: DateTime<Utc>) -> Result<ParsedBatch, ApiError> {
     if body.len() > MAX_INGEST_BODY_BYTES {
         return Err(too_large(format!(
             "the request body has {} bytes; at most {MAX_INGEST_BODY_BYTES} are accepted, split the batch",
@@ -133,7 +159,7 @@ pub fn parse_batch(body: &[u8]) -> Result<ParsedBatch, ApiError> {
     };
     for (index, raw) in batch.events.iter().enumerate() {
         match serde_json::from_str::<Event>(raw.get()) {
-            Ok(event) => match validate(&event) {
+            Ok(event) => match validate(&event, now) {
                 Ok(()) => {
                     parsed.events.push(event);
                     parsed.indexes.push(index);
@@ -166,8 +192,8 @@ fn session_id_of(raw: &RawValue) -> Option<String> {
     serde_json::from_str::<Id>(raw.get()).ok().map(|id| id.session_id)
 }
 
-/// Checks what the types cannot: lengths and time bounds.
-pub fn validate(event: &Event) -> Result<(), String> {
+/// Checks what the types cannot: lengths, and timestamps within the accepted window around `now`.
+pub fn validate(event: &Event, now: DateTime<Utc>) -> Result<(), String> {
     let session_id = event.session_id();
     let length = session_id.chars().count();
     if !(1..=MAX_SESSION_ID_CHARS).contains(&length) {
@@ -175,7 +201,7 @@ pub fn validate(event: &Event) -> Result<(), String> {
             "sessionId must have 1 to {MAX_SESSION_ID_CHARS} characters, '{session_id}' has {length}"
         ));
     }
-    check_time(event.timestamp())?;
+    check_time(event.timestamp(), now)?;
     if let Event::SessionStart(start) = event {
         validate_start(start)?;
     }
@@ -231,15 +257,20 @@ fn validate_start(start: &SessionStart) -> Result<(), String> {
     Ok(())
 }
 
-fn check_time(time: DateTime<Utc>) -> Result<(), String> {
-    let earliest = DateTime::<Utc>::UNIX_EPOCH;
-    let latest = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
-        .expect("constant")
-        .to_utc();
+/// Earliest accepted timestamp: mirrord sessions began later, so anything earlier is a broken
+/// clock or a made-up value, and would stretch every "since the first session" range.
+pub const EARLIEST_TIMESTAMP: &str = "2020-01-01T00:00:00Z";
+/// How far ahead of the server's clock a timestamp may be (clock skew between machines).
+pub const MAX_AHEAD: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+fn check_time(time: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> {
+    let earliest = mirrord_usage_crds::time::parse_rfc3339(EARLIEST_TIMESTAMP).expect("constant");
+    let latest = now + MAX_AHEAD;
     if time < earliest || time > latest {
         return Err(format!(
-            "timestamp {} is outside 1970-01-01 to 9999-12-31",
-            time.to_rfc3339()
+            "timestamp {} is outside the accepted window, {EARLIEST_TIMESTAMP} to one hour after the server's clock ({}); check the sender's clock",
+            time.to_rfc3339(),
+            now.to_rfc3339()
         ));
     }
     Ok(())
@@ -249,8 +280,12 @@ fn check_time(time: DateTime<Utc>) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    fn now() -> DateTime<Utc> {
+        mirrord_usage_crds::time::parse_rfc3339("2026-11-20T12:00:00Z").unwrap()
+    }
+
     fn problems_of(body: &str) -> (StatusCode, Vec<serde_json::Value>) {
-        let parsed = parse_batch(body.as_bytes()).unwrap();
+        let parsed = parse_batch(body.as_bytes(), now()).unwrap();
         let error = rejection(parsed.problems);
         (error.status, error.details)
     }
@@ -262,6 +297,7 @@ mod tests {
                 {"type":"sessionEnd","sessionId":"a","timestamp":"2026-01-01T10:00:00Z"},
                 {"type":"sessionStart","sessionId":"a","timestamp":"2026-01-01T11:00:00+02:00","machineId":"m","ci":{}}
             ]}"#,
+            now(),
         )
         .unwrap();
         assert!(parsed.problems.is_empty());
@@ -297,15 +333,54 @@ mod tests {
     fn oversized_batches_are_refused_with_413() {
         let event = r#"{"type":"sessionEnd","sessionId":"a","timestamp":"2026-01-01T10:00:00Z"}"#;
         let body = format!("{{\"events\":[{}]}}", vec![event; MAX_EVENTS_PER_BATCH + 1].join(","));
-        let error = parse_batch(body.as_bytes()).unwrap_err();
+        let error = parse_batch(body.as_bytes(), now()).unwrap_err();
         assert_eq!(error.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(error.message.contains("10001"));
     }
 
     #[test]
     fn a_body_that_is_not_a_batch_says_what_is_expected() {
-        let error = parse_batch(b"[1,2]").unwrap_err();
+        let error = parse_batch(b"[1,2]", now()).unwrap_err();
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
         assert!(error.message.contains("{\"events\": [...]}"));
+    }
+    #[test]
+    fn timestamps_outside_the_window_or_written_loosely_are_invalid() {
+        let (status, details) = problems_of(
+            r#"{"events":[
+                {"type":"sessionStart","sessionId":"old","timestamp":"1970-01-01T00:00:00Z","machineId":"m"},
+                {"type":"sessionStart","sessionId":"ahead","timestamp":"2026-11-20T13:00:01Z","machineId":"m"},
+                {"type":"sessionStart","sessionId":"loose","timestamp":"2026-1-1T0:0:0Z","machineId":"m"},
+                {"type":"sessionEnd","sessionId":"utc","timestamp":"2026-01-01T00:00:00UTC"},
+                {"type":"sessionEnd","sessionId":"leap","timestamp":"2026-06-30T23:59:60Z"},
+                {"type":"sessionEnd","sessionId":"fine","timestamp":"2026-11-20T13:00:00Z"}
+            ]}"#,
+        );
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let ids: Vec<&str> = details.iter().map(|d| d["sessionId"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["old", "ahead", "loose", "utc", "leap"]);
+        assert!(
+            details[0]["message"].as_str().unwrap().contains("2020-01-01"),
+            "{details:?}"
+        );
+    }
+
+    #[test]
+    fn a_large_bad_batch_gets_an_answer_smaller_than_itself() {
+        let long = "x".repeat(2000);
+        let event = format!(r#"{{"type":"sessionEnd","sessionId":"{long}","timestamp":"later"}}"#);
+        let body = format!("{{\"events\":[{}]}}", vec![event; 1000].join(","));
+        let parsed = parse_batch(body.as_bytes(), now()).unwrap();
+        assert_eq!(parsed.problems.len(), 1000);
+        let error = rejection(parsed.problems);
+        assert_eq!(error.details.len(), MAX_LISTED_PROBLEMS);
+        assert!(error.message.starts_with("1000 invalid event(s)"), "{}", error.message);
+        let answer = serde_json::to_vec(&error).unwrap();
+        assert!(
+            answer.len() < body.len() / 10,
+            "{} bytes for {}",
+            answer.len(),
+            body.len()
+        );
     }
 }

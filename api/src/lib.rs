@@ -4,6 +4,7 @@ pub mod aggregated;
 pub mod auth;
 pub mod calendar;
 pub mod clock;
+pub mod connections;
 pub mod dashboard;
 pub mod error;
 pub mod export;

@@ -15,6 +15,7 @@ use mirrord_usage_crds::MAX_INGEST_BODY_BYTES;
 use mirrord_usage_crds::event::IngestResponse;
 use mirrord_usage_crds::report::{Interval, PrimaryKey, TrendReport, UsageReport};
 use tokio::net::TcpListener;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Auth, Permission, Principal};
@@ -25,7 +26,7 @@ use crate::model::{Granularity, SnapshotQuery};
 use crate::report::{self, ReportSettings};
 use crate::store::{IngestFailure, UsageStore};
 use crate::telemetry::{KindLabel, Metrics};
-use crate::{dashboard, export, ingest, openapi};
+use crate::{connections, dashboard, export, ingest, openapi};
 
 /// Most trend buckets one request may ask for.
 pub const MAX_TREND_BUCKETS: u64 = 10_000;
@@ -79,26 +80,32 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(move || readyz(store.clone())))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(dashboard::serve)
-        .layer(TraceLayer::new_for_http())
+        .layer(RequestBodyTimeoutLayer::new(connections::BODY_TIMEOUT))
+        // The path only: query strings may carry the license key (`?key=`).
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
 }
 
-/// Serves until `shutdown` completes.
+/// Serves plain HTTP until `shutdown` completes, with the bounds of [`connections::serve`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    connections::serve(
+        listener,
+        router,
+        shutdown,
+        |stream, _| async move { Some((stream, None)) },
+    )
+    .await
 }
 
+/// Ready when a batch could be stored now: the database takes a write.
 async fn readyz(store: Arc<dyn UsageStore>) -> Response {
-    let probe = SnapshotQuery {
-        from: Some(0),
-        to: 0,
-        granularity: Granularity::Day,
-    };
-    match blocking(move || store.snapshot(&probe)).await {
-        Ok(Ok(_)) => "ok".into_response(),
+    match blocking(move || store.ready()).await {
+        Ok(Ok(())) => "ok".into_response(),
         Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {error}")).into_response(),
         Err(error) => error.into_response(),
     }
@@ -147,21 +154,24 @@ async fn post_events(
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
     state.auth.require(&principal, Permission::IngestEvents).await?;
-    let body: Bytes = axum::body::to_bytes(body, MAX_INGEST_BODY_BYTES).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!("the request body is larger than {MAX_INGEST_BODY_BYTES} bytes; split the batch"),
-        )
-    })?;
-    let parsed = blocking(move || ingest::parse_batch(&body)).await??;
+    let metrics = state.metrics.clone();
+    // Rejections by the store are counted by the store; these are the ones before it.
+    let counted = |error: ApiError| {
+        metrics.batches_rejected.inc();
+        error
+    };
+    let body = read_body(body).await.map_err(counted)?;
+    let now = state.clock.now();
+    let parsed = blocking(move || ingest::parse_batch(&body, now))
+        .await?
+        .map_err(counted)?;
     let store = state.store.clone();
     if !parsed.problems.is_empty() {
         // Say everything that is wrong at once: also what the well-formed events would hit.
         let found = blocking(move || store.check(&parsed.events).map(|problems| (parsed, problems))).await??;
         let (mut parsed, problems) = found;
         parsed.merge(problems);
-        return Err(ingest::rejection(parsed.problems));
+        return Err(counted(ingest::rejection(parsed.problems)));
     }
     let events = parsed.events;
     let count = events.len();
@@ -183,6 +193,28 @@ async fn post_events(
     }
 }
 
+/// Reads a request body of at most [`MAX_INGEST_BODY_BYTES`]: `413` only when it is larger, `400`
+/// when it cannot be read whole (cut short, or not sent in time).
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_INGEST_BODY_BYTES)
+        .await
+        .map_err(|error| {
+            let error = error.into_inner();
+            if error.is::<http_body_util::LengthLimitError>() {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "batch_too_large",
+                    format!("the request body is larger than {MAX_INGEST_BODY_BYTES} bytes; split the batch"),
+                )
+            } else {
+                ApiError::bad_request(
+                    "unreadable_body",
+                    format!("the request body could not be read whole: {error}; send it again"),
+                )
+            }
+        })
+}
+
 /// Range, primary key and format as asked in a query string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RangeParams {
@@ -196,13 +228,11 @@ fn parse_time(params: &HashMap<String, String>, name: &str) -> Result<Option<Dat
         .get(name)
         .filter(|value| !value.is_empty())
         .map(|value| {
-            DateTime::parse_from_rfc3339(value)
-                .map(|time| time.to_utc())
-                .map_err(|error| {
-                    ApiError::invalid_parameter(format!(
-                        "{name} must be an RFC 3339 time such as 2026-11-01T00:00:00Z, not '{value}': {error}"
-                    ))
-                })
+            mirrord_usage_crds::time::parse_rfc3339(value).map_err(|error| {
+                ApiError::invalid_parameter(format!(
+                    "{name} must be an RFC 3339 time such as 2026-11-01T00:00:00Z, not '{value}': {error}"
+                ))
+            })
         })
         .transpose()
 }

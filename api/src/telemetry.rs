@@ -166,6 +166,14 @@ impl<S: UsageStore> UsageStore for MeasuredStore<S> {
     fn sessions(&self, query: &SessionQuery) -> Result<SessionPage, Error> {
         self.inner.sessions(query)
     }
+
+    fn ready(&self) -> Result<(), Error> {
+        self.inner.ready()
+    }
+
+    fn close(&self) -> Result<(), Error> {
+        self.inner.close()
+    }
 }
 
 #[cfg(test)]

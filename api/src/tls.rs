@@ -5,16 +5,11 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::pin;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock, TryLockError};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use chrono::{Datelike, Days, NaiveDate, Utc};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use rcgen::{CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -25,21 +20,17 @@ use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, ServerConfi
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tower::Service;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
+
+use crate::connections;
 
 /// How long a client may take to complete the TLS handshake before it is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often, at most, certificate files are read to see whether they changed.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
-
-/// How long to wait before accepting again after the listener failed (e.g. out of file
-/// descriptors), so that a lasting failure does not spin.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// How long a self-signed certificate is valid, counted from the day before it was made.
 const SELF_SIGNED_VALIDITY: Days = Days::new(366);
@@ -183,97 +174,37 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let acceptor = TlsAcceptor::from(certificate.config.clone());
-    // Every connection holds a receiver: `true` tells it to finish, and once all receivers are
-    // gone every connection has finished.
-    let (closing, _) = watch::channel(false);
-    let mut shutdown = pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, remote)) => {
-                tokio::spawn(connection(
-                    acceptor.clone(),
-                    stream,
-                    remote,
-                    router.clone(),
-                    closing.subscribe(),
-                ));
-            }
-            Err(error) => {
-                // Failures here belong to one connection or to a passing shortage of resources,
-                // never to the listener itself: keep accepting.
-                tracing::warn!(%error, "could not accept a connection");
-                tokio::select! {
-                    () = &mut shutdown => break,
-                    () = tokio::time::sleep(ACCEPT_RETRY) => {}
-                }
-            }
-        }
-    }
-    drop(listener);
-    closing.send_replace(true);
-    closing.closed().await;
-    Ok(())
+    connections::serve(listener, router, shutdown, move |stream, remote| {
+        handshake(acceptor.clone(), stream, remote)
+    })
+    .await
 }
 
-/// One client connection: the handshake (bounded in time), then HTTP until the client leaves or
-/// the server shuts down.
-async fn connection(
+/// The TLS handshake of a new connection, bounded in time, and the certificates its client
+/// presented.
+async fn handshake(
     acceptor: TlsAcceptor,
     stream: TcpStream,
     remote: SocketAddr,
-    router: Router,
-    mut closing: watch::Receiver<bool>,
-) {
-    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-    let stream = tokio::select! {
-        // Nothing was asked on this connection yet, so there is nothing to finish.
-        () = closed(&mut closing) => return,
-        handshake = handshake => match handshake {
-            Ok(Ok(stream)) => stream,
-            // Debug only: port scanners and probes that speak no TLS are no reason to alarm anyone.
-            Ok(Err(error)) => {
-                tracing::debug!(%remote, %error, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(%remote, timeout = ?HANDSHAKE_TIMEOUT, "TLS handshake did not complete in time");
-                return;
-            }
-        },
+) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, Option<PeerCertificates>)> {
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        // Debug only: port scanners and probes that speak no TLS are no reason to alarm anyone.
+        Ok(Err(error)) => {
+            tracing::debug!(%remote, %error, "TLS handshake failed");
+            return None;
+        }
+        Err(_) => {
+            tracing::debug!(%remote, timeout = ?HANDSHAKE_TIMEOUT, "TLS handshake did not complete in time");
+            return None;
+        }
     };
     let peer = stream
         .get_ref()
         .1
         .peer_certificates()
         .map(|chain| PeerCertificates(Arc::new(chain.to_vec())));
-    let service = service_fn(move |mut request: hyper::Request<Incoming>| {
-        if let Some(peer) = &peer {
-            request.extensions_mut().insert(peer.clone());
-        }
-        router.clone().call(request)
-    });
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let mut served = pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
-    let result = tokio::select! {
-        result = served.as_mut() => result,
-        () = closed(&mut closing) => {
-            served.as_mut().graceful_shutdown();
-            served.await
-        }
-    };
-    if let Err(error) = result {
-        tracing::debug!(%remote, %error, "connection ended with an error");
-    }
-}
-
-/// Completes once the server shuts down, or once `serve_tls` itself was dropped (the sender is gone).
-async fn closed(closing: &mut watch::Receiver<bool>) {
-    // The result is not kept: it borrows the channel, and the connection future must stay `Send`.
-    let _ = closing.wait_for(|closing| *closing).await;
+    Some((stream, peer))
 }
 
 /// Verifies a client certificate chain against trusted CA certificates (PEM bundle parsed by the

@@ -27,8 +27,26 @@ pub enum Command {
     /// Serve and keep MirrordUsageReports up to date in a Kubernetes cluster, collecting
     /// sessions from the mirrord operator.
     Controller(ControllerArgs),
+    /// Write a consistent copy of a database, also while a server uses it. To restore, stop the
+    /// server and put the copy in place of the database (docs/operations.md).
+    Backup(BackupArgs),
     /// Print the MirrordUsageReport CustomResourceDefinition as YAML.
     Crdgen,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Database to copy.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_DB",
+        default_value = "./mirrord-usage.db",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+    /// Where to write the copy; a file already there is replaced once the copy is whole.
+    #[arg(value_name = "FILE")]
+    pub target: PathBuf,
 }
 
 /// What the server reports about the installation.

@@ -113,8 +113,9 @@ pub async fn run_with(
         }),
     };
     tasks.shutdown().await;
+    let closed = serve::close_store(store).await;
     lease.release().await;
-    served
+    served.and(closed)
 }
 
 /// The certificate files given, else a self-signed pair for `--tls-san`.

@@ -34,7 +34,8 @@ fn data_dir() -> anyhow::Result<PathBuf> {
 
 fn store_events(store: &dyn UsageStore, events: &[Event]) -> anyhow::Result<()> {
     for event in events {
-        ingest::validate(event).map_err(|message| anyhow::anyhow!("simulated event rejected: {message}"))?;
+        ingest::validate(event, Utc::now())
+            .map_err(|message| anyhow::anyhow!("simulated event rejected: {message}"))?;
     }
     store
         .ingest(events)

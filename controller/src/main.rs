@@ -16,6 +16,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Controller(args) => controller::run(args).await,
+        Command::Backup(args) => {
+            let summary = mirrord_usage_api::store::backup(&args.db, &args.target)?;
+            println!(
+                "wrote {} ({} bytes, {} sessions)",
+                args.target.display(),
+                summary.bytes,
+                summary.sessions
+            );
+            Ok(())
+        }
         Command::Crdgen => {
             print!("{}", mirrord_usage_crds::usage_report::crd_yaml());
             Ok(())

@@ -129,13 +129,13 @@ pub fn plan(
 }
 
 /// Stores events, skipping (and logging) any that another source already contradicts.
-fn store_events(store: &dyn UsageStore, events: &[Event]) -> Result<(), mirrord_usage_api::Error> {
+fn store_events(store: &dyn UsageStore, events: &[Event], now: Micros) -> Result<(), mirrord_usage_api::Error> {
     if events.is_empty() {
         return Ok(());
     }
     let valid: Vec<Event> = events
         .iter()
-        .filter(|event| match ingest::validate(event) {
+        .filter(|event| match ingest::validate(event, calendar::from_micros(now)) {
             Ok(()) => true,
             Err(message) => {
                 tracing::warn!(session = event.session_id(), %message, "skipping an operator session");
@@ -202,8 +202,8 @@ pub async fn poll_once(
         let plan = plan(now, &shown, version.as_deref(), &watched, &known);
         // Watch first: a crash after this only makes the next poll start (or end) it again.
         store.watch(&plan.seen, now)?;
-        store_events(&*store, &plan.starts)?;
-        store_events(&*store, &plan.ends)?;
+        store_events(&*store, &plan.starts, now)?;
+        store_events(&*store, &plan.ends, now)?;
         store.unwatch(&plan.forget)?;
         Ok(PollOutcome {
             running: plan.seen.len(),

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use mirrord_usage_api::auth::Auth;
 use mirrord_usage_api::clock::SystemClock;
 use mirrord_usage_api::server::{self, AppState, Installation};
-use mirrord_usage_api::store::SqliteStore;
+use mirrord_usage_api::store::{SqliteStore, UsageStore};
 use mirrord_usage_api::telemetry::{MeasuredStore, Metrics};
 use tokio::net::TcpListener;
 
@@ -96,9 +96,19 @@ pub async fn run_server(listener: TcpListener, state: AppState) -> anyhow::Resul
     // Scripts and tests wait for this line.
     println!("listening on http://{addr}");
     tracing::info!(%addr, dashboard = mirrord_usage_api::dashboard::is_built(), "serving");
+    let store = state.store.clone();
     server::serve(listener, server::router(state), shutdown_signal()).await?;
+    close_store(store).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// At a clean stop: the database file alone then holds every stored batch, so a copy of it is a
+/// whole backup.
+pub async fn close_store(store: Arc<dyn UsageStore>) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || store.close())
+        .await?
+        .context("could not write the write-ahead log into the database at stop")
 }
 
 pub async fn shutdown_signal() {

@@ -44,6 +44,7 @@ pub struct SessionStart {
     /// Unique id of the session, 1 to 128 characters.
     pub session_id: String,
     /// When the session started (RFC 3339).
+    #[serde(deserialize_with = "crate::time::deserialize")]
     pub timestamp: DateTime<Utc>,
     /// The client's unique id (the fingerprint of its certificate).
     pub machine_id: String,
@@ -80,6 +81,7 @@ pub struct SessionEnd {
     /// Id of the session that ended, as in its start.
     pub session_id: String,
     /// When the session ended (RFC 3339); never earlier than its start.
+    #[serde(deserialize_with = "crate::time::deserialize")]
     pub timestamp: DateTime<Utc>,
 }
 

@@ -7,6 +7,7 @@ pub mod event;
 pub mod operator;
 pub mod rbac;
 pub mod report;
+pub mod time;
 pub mod usage_report;
 
 /// API group of the `MirrordUsageReport` custom resource.

@@ -2,6 +2,7 @@
 //! nothing outside this module writes SQL.
 
 mod blocks;
+mod maintenance;
 pub mod sqlite;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use crate::error::Error;
 use crate::ingest::EventProblem;
 use crate::model::{SessionPage, SessionQuery, Snapshot, SnapshotQuery};
 
+pub use maintenance::{BackupSummary, backup};
 pub use sqlite::SqliteStore;
 
 /// What a stored batch did.
@@ -92,4 +94,11 @@ pub trait UsageStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Sessions matching `query`, newest start first, one page.
     fn sessions(&self, query: &SessionQuery) -> Result<SessionPage, Error>;
+
+    /// Whether a batch could be stored now; the error says why not.
+    fn ready(&self) -> Result<(), Error>;
+
+    /// Moves every stored batch into the database file itself, so that the file alone holds
+    /// them (at a clean stop).
+    fn close(&self) -> Result<(), Error>;
 }

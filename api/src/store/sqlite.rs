@@ -14,6 +14,7 @@ use rusqlite_migration::{M, Migrations};
 use tracing::instrument;
 
 use super::blocks::{self, Span};
+use super::maintenance::{self, BUSY_TIMEOUT};
 use super::{IngestFailure, IngestOutcome, SessionState, UsageStore, Watched};
 use crate::calendar::{self, MICROS_PER_DAY, Micros};
 use crate::error::{Error, Result};
@@ -29,7 +30,15 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_watched_sessions.sql"),
     include_str!("migrations/0003_sessions_by_identity.sql"),
+    include_str!("migrations/0005_lasting_sessions.sql"),
 ];
+
+/// Sessions longer than this are "lasting": overlap queries find them through the index
+/// `sessions_lasting` instead of reading the start-time index that far back.
+const LONG_SESSION_US: Micros = MICROS_PER_DAY;
+/// The condition of the index `sessions_lasting`, written exactly as in its migration so that
+/// SQLite uses the index for a query that repeats it.
+const LASTING: &str = "(end_us IS NULL OR end_us - start_us > 86400000000)";
 
 /// Idle reader connections kept open.
 const MAX_IDLE_READERS: usize = 2;
@@ -50,6 +59,8 @@ pub struct SqliteStore {
     /// Published together with each commit (under the write lock), so a reader that starts its
     /// transaction while holding the read lock sees dimensions matching its data.
     dims: RwLock<Arc<Dimensions>>,
+    /// Set when a write found the file damaged or unwritable: the store is not ready from then on.
+    failure: Mutex<Option<String>>,
 }
 
 impl SqliteStore {
@@ -57,16 +68,26 @@ impl SqliteStore {
     #[instrument(skip_all, fields(path = %path.as_ref().display()))]
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let open_error = |source| Error::Open {
-            path: path.display().to_string(),
-            source,
+        let open_error = |source: rusqlite::Error| {
+            let path = path.display().to_string();
+            if maintenance::is_damage(&source) {
+                Error::Damaged {
+                    path,
+                    detail: source.to_string(),
+                }
+            } else if source.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) {
+                Error::ReadOnly { path }
+            } else {
+                Error::Open { path, source }
+            }
         };
         let mut conn = Connection::open(&path).map_err(open_error)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        maintenance::check_at_open(&conn, &path)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(open_error)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "cache_size", -16_000)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
 
         let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         let found = found as usize;
@@ -85,6 +106,7 @@ impl SqliteStore {
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             dims: RwLock::new(Arc::new(dims)),
+            failure: Mutex::new(None),
         })
     }
 
@@ -106,7 +128,7 @@ impl SqliteStore {
                     source,
                 })?;
                 conn.pragma_update(None, "cache_size", -4_000)?;
-                conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                conn.busy_timeout(BUSY_TIMEOUT)?;
                 conn
             }
         };
@@ -248,11 +270,16 @@ struct BatchSession {
     end: Option<Micros>,
     stored_start: bool,
     stored_end: bool,
+    /// The stored start is the controller's estimate (it watches the session), which an
+    /// authoritative start replaces while the session runs.
+    estimated: bool,
+    /// The batch replaced the stored start.
+    replaced: bool,
 }
 
 impl BatchSession {
     fn changed(&self) -> bool {
-        self.start.is_some() != self.stored_start || self.end.is_some() != self.stored_end
+        self.replaced || self.start.is_some() != self.stored_start || self.end.is_some() != self.stored_end
     }
 
     fn newly_completed(&self) -> Option<(StartRecord, Micros)> {
@@ -322,7 +349,10 @@ fn resolve_start(dims: &mut Cow<'_, Dimensions>, start: &SessionStart) -> StartR
 }
 
 fn load_session(tx: &Transaction<'_>, session_id: &str) -> rusqlite::Result<BatchSession> {
-    let mut lookup = tx.prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?1"))?;
+    let mut lookup = tx.prepare_cached(&format!(
+        "SELECT {SESSION_COLUMNS}, EXISTS (SELECT 1 FROM watched_sessions WHERE session_id = ?1) \
+         FROM sessions WHERE session_id = ?1"
+    ))?;
     lookup
         .query_row([session_id], |row| {
             let start: Option<Micros> = row.get(1)?;
@@ -345,6 +375,8 @@ fn load_session(tx: &Transaction<'_>, session_id: &str) -> rusqlite::Result<Batc
                 end,
                 stored_start: start.is_some(),
                 stored_end: end.is_some(),
+                estimated: row.get(9)?,
+                replaced: false,
             })
         })
         .optional()
@@ -371,7 +403,6 @@ struct Rollups {
     totals: [Totals; 2],
     /// (day, ci) whose peak concurrency must be computed again.
     touched: BTreeSet<(i64, bool)>,
-    max_duration: i64,
 }
 
 impl Rollups {
@@ -411,7 +442,6 @@ impl Rollups {
                 self.touched.insert((day, ci));
             }
         }
-        self.max_duration = self.max_duration.max(duration);
     }
 
     fn write(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
@@ -491,6 +521,13 @@ impl SqliteStore {
                     let record = resolve_start(&mut dims, start);
                     match &state.start {
                         Some(existing) if *existing == record => outcome.duplicates += 1,
+                        // Pushed by the session's own source after the controller estimated it
+                        // from the operator: the pushed start is the true one.
+                        Some(_) if state.estimated && state.end.is_none() && !state.replaced => {
+                            state.start = Some(record);
+                            state.replaced = true;
+                            outcome.accepted += 1;
+                        }
                         Some(existing) => problems.push(EventProblem::conflict(
                             index,
                             session_id,
@@ -588,10 +625,7 @@ impl SqliteStore {
             }
         }
 
-        let mut rollups = Rollups {
-            max_duration: meta_i64(&tx, "max_duration_us")?.unwrap_or(0),
-            ..Rollups::default()
-        };
+        let mut rollups = Rollups::default();
         let mut changed_identities: HashMap<DimId, (Micros, Micros)> = HashMap::new();
         let mut operator_version: Option<(Micros, DimId)> = None;
         {
@@ -633,7 +667,7 @@ impl SqliteStore {
                 if let Some((record, end)) = state.newly_completed() {
                     rollups.add(&record, end);
                 }
-                if let (Some(record), false) = (record, state.stored_start) {
+                if let Some(record) = record.filter(|_| !state.stored_start || state.replaced) {
                     if record.ci.is_none() {
                         let span = changed_identities
                             .entry(record.identity)
@@ -680,8 +714,7 @@ impl SqliteStore {
                 }
             }
         }
-        set_meta(&tx, "max_duration_us", rollups.max_duration)?;
-        recompute_peaks(&tx, &rollups.touched, rollups.max_duration)?;
+        recompute_peaks(&tx, &rollups.touched)?;
 
         let latest = events.iter().map(|event| calendar::to_micros(event.timestamp())).max();
         if let Some(latest) = latest
@@ -706,6 +739,8 @@ impl SqliteStore {
         let mut published = self.dims.write().unwrap_or_else(|p| p.into_inner());
         tx.commit()?;
         *published = Arc::new(dims);
+        drop(published);
+        maintenance::bound_wal(&conn, &self.path);
         Ok(outcome)
     }
 }
@@ -788,7 +823,31 @@ impl UsageStore for SqliteStore {
 
     #[instrument(skip_all, fields(events = events.len()))]
     fn ingest(&self, events: &[Event]) -> Result<IngestOutcome, IngestFailure> {
-        self.apply(events, true)
+        let result = self.apply(events, true);
+        if let Err(IngestFailure::Store(Error::Sqlite(error))) = &result
+            && (maintenance::is_damage(error) || error.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly))
+        {
+            tracing::error!(%error, "the database cannot take writes");
+            *lock(&self.failure) = Some(error.to_string());
+        }
+        result
+    }
+
+    fn ready(&self) -> Result<()> {
+        if let Some(failure) = lock(&self.failure).clone() {
+            return Err(Error::Unhealthy(failure));
+        }
+        let mut conn = lock(&self.writer);
+        maintenance::probe_write(&mut conn)?;
+        Ok(())
+    }
+
+    fn close(&self) -> Result<()> {
+        let conn = lock(&self.writer);
+        if !maintenance::truncate_wal(&conn, BUSY_TIMEOUT)? {
+            tracing::warn!("readers kept the write-ahead log busy at stop; the database needs its -wal file");
+        }
+        Ok(())
     }
 
     fn check(&self, events: &[Event]) -> Result<Vec<EventProblem>> {
@@ -856,12 +915,12 @@ impl UsageStore for SqliteStore {
         }
         let mut overlapping_running = Vec::new();
         if let Some(earliest) = running.iter().map(|session| session.start).min() {
-            let max_duration = meta_i64(&tx, "max_duration_us")?.unwrap_or(0);
-            let mut statement = tx.prepare_cached(
-                "SELECT start_us, end_us, ci_id IS NOT NULL FROM sessions \
-                 WHERE start_us >= ?1 AND end_us > ?2",
-            )?;
-            let mut rows = statement.query(params![earliest.saturating_sub(max_duration), earliest])?;
+            let mut statement = tx.prepare_cached(&format!(
+                "SELECT start_us, end_us, ci_id IS NOT NULL FROM sessions WHERE start_us >= ?1 AND end_us > ?2 \
+                 UNION ALL SELECT start_us, end_us, ci_id IS NOT NULL FROM sessions \
+                 WHERE {LASTING} AND start_us < ?1 AND end_us > ?2"
+            ))?;
+            let mut rows = statement.query(params![earliest.saturating_sub(LONG_SESSION_US), earliest])?;
             while let Some(row) = rows.next()? {
                 overlapping_running.push(Interval {
                     start: row.get(0)?,
@@ -916,7 +975,7 @@ impl UsageStore for SqliteStore {
         let tx = reader.conn().transaction()?;
         // As in `snapshot`: the first read fixes what this transaction sees, and the guard keeps
         // the matching dimensions from being replaced meanwhile.
-        let max_duration = meta_i64(&tx, "max_duration_us")?.unwrap_or(0);
+        tx.query_row("SELECT count(*) FROM meta", [], |_| Ok(()))?;
         let dims = guard.clone();
         drop(guard);
 
@@ -928,7 +987,7 @@ impl UsageStore for SqliteStore {
         if let Some(after) = query.after {
             before = before.min((after.start, after.id));
         }
-        let mut found = list_sessions(&tx, &dims, query, &filter, before, max_duration)?;
+        let mut found = list_sessions(&tx, &dims, query, &filter, before)?;
         let next = if found.len() > query.limit {
             found.truncate(query.limit);
             found.last().map(|(cursor, _)| *cursor)
@@ -1066,13 +1125,15 @@ fn started_sql(filter: &ListFilter) -> String {
     )
 }
 
-/// Running sessions that started before `?1`, below position `(?2, ?3)`, `?4` of them.
-fn running_sql(filter: &ListFilter) -> String {
-    // Few sessions run at once, so the running index beats the identity index here, which would
-    // visit every older session of the user to find the running ones.
+/// Running sessions and sessions longer than a day that started before `?1`, below position
+/// `(?2, ?3)`, and have not ended by `?5`; `?4` of them.
+fn lasting_sql(filter: &ListFilter) -> String {
+    // Few sessions run at once or last that long, so their index beats the identity index here,
+    // which would visit every older session of the user to find them.
     format!(
         "SELECT {LISTED_COLUMNS} FROM sessions \
-         WHERE end_us IS NULL AND start_us < ?1 AND start_us <= ?2 AND (start_us < ?2 OR id < ?3){} \
+         WHERE {LASTING} AND start_us < ?1 AND start_us <= ?2 AND (start_us < ?2 OR id < ?3) \
+         AND (end_us IS NULL OR end_us > ?5){} \
          ORDER BY start_us DESC, id DESC LIMIT ?4",
         filter.sql(false)
     )
@@ -1081,20 +1142,20 @@ fn running_sql(filter: &ListFilter) -> String {
 /// Up to `limit + 1` sessions overlapping the query's range and before `before` (a (start, row
 /// id) position, exclusive), newest first.
 ///
-/// Sessions are found through their start. One that ended after `from` started at most the
-/// longest completed session's duration before it, so the start-time index is read only from
-/// there; running sessions that started even earlier come from the index of running sessions,
-/// after the others since they are older.
+/// Sessions are found through their start: the start-time index is read down to a day before
+/// `from`; sessions that started even earlier and still overlap are running or longer than a
+/// day, and come from their own index, after the others since they are older.
 fn list_sessions(
     tx: &Transaction<'_>,
     dims: &Dimensions,
     query: &SessionQuery,
     filter: &ListFilter,
     before: (Micros, i64),
-    max_duration: i64,
 ) -> rusqlite::Result<Vec<(SessionCursor, SessionRecord)>> {
     let wanted = query.limit.saturating_add(1);
-    let lowest_start = query.from.map_or(Micros::MIN, |from| from.saturating_sub(max_duration));
+    let lowest_start = query
+        .from
+        .map_or(Micros::MIN, |from| from.saturating_sub(LONG_SESSION_US));
     let mut found = Vec::with_capacity(wanted.min(1024));
     let mut statement = tx.prepare(&started_sql(filter))?;
     let mut rows = statement.query(params![
@@ -1107,10 +1168,12 @@ fn list_sessions(
     while let Some(row) = rows.next()? {
         found.push(listed_session(row, dims)?);
     }
-    if found.len() < wanted && query.from.is_some() {
-        let mut statement = tx.prepare(&running_sql(filter))?;
+    if let Some(from) = query.from
+        && found.len() < wanted
+    {
+        let mut statement = tx.prepare(&lasting_sql(filter))?;
         let more = (wanted - found.len()) as i64;
-        let mut rows = statement.query(params![lowest_start, before.0, before.1, more])?;
+        let mut rows = statement.query(params![lowest_start, before.0, before.1, more, from])?;
         while let Some(row) = rows.next()? {
             found.push(listed_session(row, dims)?);
         }
@@ -1118,12 +1181,15 @@ fn list_sessions(
     Ok(found)
 }
 
-/// Recomputes the peak overlap of completed sessions within each touched day.
-fn recompute_peaks(tx: &Transaction<'_>, touched: &BTreeSet<(i64, bool)>, max_duration: i64) -> rusqlite::Result<()> {
-    let mut select = tx.prepare_cached(
+/// Recomputes the peak overlap of completed sessions within each touched day: the work is the
+/// sessions of the day and the day before, and the few that last longer.
+fn recompute_peaks(tx: &Transaction<'_>, touched: &BTreeSet<(i64, bool)>) -> rusqlite::Result<()> {
+    let mut select = tx.prepare_cached(&format!(
         "SELECT start_us, end_us FROM sessions \
-         WHERE start_us >= ?1 AND start_us < ?2 AND end_us > ?3 AND (ci_id IS NOT NULL) = ?4",
-    )?;
+         WHERE start_us >= ?1 AND start_us < ?2 AND end_us > ?3 AND (ci_id IS NOT NULL) = ?4 \
+         UNION ALL SELECT start_us, end_us FROM sessions \
+         WHERE {LASTING} AND start_us < ?1 AND end_us > ?3 AND (ci_id IS NOT NULL) = ?4"
+    ))?;
     let mut upsert =
         tx.prepare_cached("INSERT OR REPLACE INTO concurrency_days (day, ci, peak) VALUES (?1, ?2, ?3)")?;
     let mut edges: Vec<(Micros, i32)> = Vec::new();
@@ -1131,7 +1197,12 @@ fn recompute_peaks(tx: &Transaction<'_>, touched: &BTreeSet<(i64, bool)>, max_du
         let day_start = calendar::day_start(day);
         let day_end = day_start + MICROS_PER_DAY;
         edges.clear();
-        let mut rows = select.query(params![day_start.saturating_sub(max_duration), day_end, day_start, ci])?;
+        let mut rows = select.query(params![
+            day_start.saturating_sub(LONG_SESSION_US),
+            day_end,
+            day_start,
+            ci
+        ])?;
         while let Some(row) = rows.next()? {
             let start: Micros = row.get(0)?;
             let end: Micros = row.get(1)?;
@@ -1873,8 +1944,49 @@ mod tests {
         let several = plan(&store, &started_sql(&resolve(Some("alice"), Some("shop"))));
         assert!(several.contains("USING INDEX sessions_by_identity"), "{several}");
 
-        let running = plan(&store, &running_sql(&resolve(Some("alice"), Some("shop"))));
-        assert!(running.contains("USING INDEX sessions_running"), "{running}");
-        assert!(!running.contains("TEMP B-TREE"), "{running}");
+        let lasting = plan(&store, &lasting_sql(&resolve(Some("alice"), Some("shop"))));
+        assert!(lasting.contains("USING INDEX sessions_lasting"), "{lasting}");
+        assert!(!lasting.contains("TEMP B-TREE"), "{lasting}");
+    }
+
+    #[test]
+    fn overlap_queries_read_lasting_sessions_through_their_index() {
+        assert_eq!(
+            LASTING,
+            format!("(end_us IS NULL OR end_us - start_us > {LONG_SESSION_US})")
+        );
+        let (_dir, store) = filtered_store();
+        let peaks = plan(
+            &store,
+            &format!("SELECT start_us FROM sessions WHERE {LASTING} AND start_us < ?1 AND end_us > ?2"),
+        );
+        assert!(peaks.contains("USING INDEX sessions_lasting"), "{peaks}");
+    }
+
+    #[test]
+    fn a_session_longer_than_a_day_is_listed_and_counted_where_it_overlaps() {
+        let (_dir, store) = store();
+        ingest_in_order(
+            &store,
+            &[
+                &session("year", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+                &session("short", "2025-06-01T10:00:00Z", "2025-06-01T11:00:00Z"),
+                &session("other", "2025-06-02T10:00:00Z", "2025-06-02T11:00:00Z"),
+            ],
+        );
+        let june = range(Some("2025-06-01T00:00:00Z"), "2025-06-02T00:00:00Z");
+        let listed: Vec<Vec<String>> = every_page(&store, &june, 1)
+            .iter()
+            .map(|page| ids(page).into_iter().map(str::to_owned).collect())
+            .collect();
+        assert_eq!(listed.concat(), ["short", "year"]);
+        let peak: i64 = lock(&store.writer)
+            .query_row(
+                "SELECT peak FROM concurrency_days WHERE day = ?1 AND ci = 0",
+                [calendar::day_of(micros("2025-06-01T10:30:00Z"))],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(peak, 2, "the year-long session overlaps the short one");
     }
 }

@@ -144,6 +144,12 @@ fn matrix() -> Matrix {
             name: "no-persistence",
             values: Values::new().set("persistence.enabled", "false"),
         },
+        Case {
+            name: "backup",
+            values: Values::new()
+                .set("backup.enabled", "true")
+                .set("backup.schedule", "0 */6 * * *"),
+        },
     ];
     Matrix {
         cases,
@@ -585,6 +591,82 @@ async fn the_controller_is_one_writer_with_https_probes_and_its_database_on_a_ke
     let kept = render(&helm, &Values::new().set("persistence.keepOnUninstall", "false")).await;
     let claim: PersistentVolumeClaim = kept.object(RELEASE).unwrap();
     assert!(!claim.annotations().contains_key("helm.sh/resource-policy"));
+}
+
+#[tokio::test]
+async fn scheduled_backups_copy_the_controllers_database_to_a_second_kept_claim() {
+    let helm = helm().await;
+    let matrix = matrix();
+    let defaults = render(&helm, case(&matrix, "defaults")).await;
+    assert!(
+        defaults.get("CronJob", &format!("{RELEASE}-backup")).is_none(),
+        "off by default"
+    );
+
+    let rendered = render(&helm, case(&matrix, "backup")).await;
+    let cron = rendered
+        .get("CronJob", &format!("{RELEASE}-backup"))
+        .expect("a CronJob");
+    assert_eq!(cron["spec"]["schedule"], "0 */6 * * *");
+    assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
+    let pod = &cron["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    let args = strings(&pod["containers"][0]["args"]);
+    let cli = Cli::try_parse_from(std::iter::once("mirrord-usage".to_owned()).chain(args.clone()))
+        .unwrap_or_else(|e| panic!("the binary refuses {args:?}: {e}"));
+    let Command::Backup(backup) = cli.command else {
+        panic!("not a backup: {args:?}")
+    };
+    let controller = controller_args(&rendered);
+    assert_eq!(
+        backup.db, controller.serve.db,
+        "it copies the database the controller writes"
+    );
+
+    let claim_of = |name: &str| {
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|volume| volume["name"] == name)
+            .unwrap_or_else(|| panic!("no volume {name}"))["persistentVolumeClaim"]["claimName"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(claim_of("data"), RELEASE);
+    let backup_claim = claim_of("backup");
+    assert_ne!(backup_claim, RELEASE);
+    let mounts = &pod["containers"][0]["volumeMounts"];
+    let mount_of = |name: &str| {
+        mounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|mount| mount["name"] == name)
+            .unwrap()["mountPath"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(backup.target.starts_with(mount_of("backup")), "{:?}", backup.target);
+    assert!(backup.db.starts_with(mount_of("data")), "{:?}", backup.db);
+    let claim: PersistentVolumeClaim = rendered.object(&backup_claim).unwrap();
+    assert_eq!(
+        claim.annotations().get("helm.sh/resource-policy").map(String::as_str),
+        Some("keep")
+    );
+
+    let refused = refusal(
+        &helm,
+        &Values::new()
+            .set("backup.enabled", "true")
+            .set("persistence.enabled", "false"),
+    )
+    .await;
+    assert!(
+        refused.contains("backup.enabled needs persistence.enabled"),
+        "{refused}"
+    );
 }
 
 #[tokio::test]

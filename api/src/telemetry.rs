@@ -44,6 +44,10 @@ pub struct Metrics {
     pub reconcile_errors: Counter,
     /// Sessions running now, by kind; set when scraped.
     pub open_sessions: Family<KindLabel, Gauge>,
+    /// Sessions taken out of the session log by the retention.
+    pub sessions_archived: Counter,
+    /// The retention in seconds; 0 when every session is kept.
+    pub retention_seconds: Gauge,
 }
 
 impl Default for Metrics {
@@ -77,6 +81,18 @@ impl Default for Metrics {
         );
         let open_sessions = Family::<KindLabel, Gauge>::default();
         registry.register("open_sessions", "Sessions running now", open_sessions.clone());
+        let sessions_archived = Counter::default();
+        registry.register(
+            "sessions_archived",
+            "Sessions taken out of the session log by the retention (reports keep them)",
+            sessions_archived.clone(),
+        );
+        let retention_seconds = Gauge::default();
+        registry.register(
+            "retention_seconds",
+            "How long sessions stay in the session log after they end; 0: forever",
+            retention_seconds.clone(),
+        );
         Metrics {
             registry,
             events_accepted,
@@ -85,6 +101,8 @@ impl Default for Metrics {
             reconcile_duration,
             reconcile_errors,
             open_sessions,
+            sessions_archived,
+            retention_seconds,
         }
     }
 }
@@ -169,6 +187,12 @@ impl<S: UsageStore> UsageStore for MeasuredStore<S> {
 
     fn ready(&self) -> Result<(), Error> {
         self.inner.ready()
+    }
+
+    fn expire(&self, horizon: Micros) -> Result<u64, Error> {
+        let archived = self.inner.expire(horizon)?;
+        self.metrics.sessions_archived.inc_by(archived);
+        Ok(archived)
     }
 
     fn close(&self) -> Result<(), Error> {

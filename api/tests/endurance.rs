@@ -1,7 +1,7 @@
 //! Measurements of what a long life does to the store, printed rather than asserted on time:
-//! batch latency before and after a five-year session, and the write-ahead log's size under
-//! sixteen report readers. `ENDURANCE_SESSIONS` sets the history's size (default 20,000); the
-//! figures in BENCHMARKS.md come from a release run with 300,000:
+//! batch latency before and after a five-year session, the write-ahead log's size under sixteen
+//! report readers, and the space archiving gives back. `ENDURANCE_SESSIONS` sets the history's
+//! size (default 10,000); the figures in BENCHMARKS.md come from a release run with 300,000:
 //!
 //! ENDURANCE_SESSIONS=300000 cargo test --release -p mirrord-usage-api --test endurance -- --nocapture --test-threads 1
 
@@ -18,7 +18,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 fn sessions_wanted() -> usize {
-    std::env::var("ENDURANCE_SESSIONS").map_or(20_000, |value| value.parse().expect("a number"))
+    std::env::var("ENDURANCE_SESSIONS").map_or(10_000, |value| value.parse().expect("a number"))
 }
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -71,14 +71,15 @@ fn history(store: &SqliteStore, count: usize, rng: &mut SmallRng) {
     store.ingest(&events).unwrap();
 }
 
-/// Median time to store a batch of 100 sessions in December 2025, over `rounds` batches.
-fn batch_latency(store: &SqliteStore, rounds: usize, tag: &str, rng: &mut SmallRng) -> Duration {
-    let december = at("2025-12-01T00:00:00Z");
+/// Median time to store a batch of 100 sessions in the 30 days from `month`, over `rounds`
+/// batches.
+fn batch_latency(store: &SqliteStore, month: &str, rounds: usize, tag: &str, rng: &mut SmallRng) -> Duration {
+    let month = at(month);
     let mut times: Vec<Duration> = (0..rounds)
         .map(|round| {
             let events: Vec<Event> = (0..100)
                 .flat_map(|index| {
-                    let start = december + TimeDelta::minutes(rng.random_range(0..30 * 24 * 60));
+                    let start = month + TimeDelta::minutes(rng.random_range(0..30 * 24 * 60));
                     session(format!("{tag}-{round}-{index}"), start, 30, index)
                 })
                 .collect();
@@ -99,12 +100,13 @@ fn a_five_year_session_costs_once_and_does_not_slow_later_batches() {
     let count = sessions_wanted();
     history(&store, count, &mut rng);
 
-    let before = batch_latency(&store, 21, "before", &mut rng);
+    // Into months as busy as each other, so that only the long session differs.
+    let before = batch_latency(&store, "2025-11-01T00:00:00Z", 21, "before", &mut rng);
     let started = Instant::now();
     let long = session("five-years".into(), at("2020-06-01T00:00:00Z"), 5 * 365 * 24 * 60, 7);
     store.ingest(&long).unwrap();
     let long_took = started.elapsed();
-    let after = batch_latency(&store, 21, "after", &mut rng);
+    let after = batch_latency(&store, "2025-12-01T00:00:00Z", 21, "after", &mut rng);
     println!(
         "{count} sessions: batch of 100 sessions {before:?} before, five-year session {long_took:?}, batch {after:?} after"
     );
@@ -185,4 +187,29 @@ fn the_write_ahead_log_stays_bounded_under_sixteen_readers() {
     store.close().unwrap();
     let left = std::fs::metadata(&wal).map_or(0, |meta| meta.len());
     assert_eq!(left, 0, "a clean stop leaves the write-ahead log empty");
+}
+
+#[test]
+fn archiving_three_quarters_of_a_year_gives_the_space_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usage.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let mut rng = SmallRng::seed_from_u64(3);
+    let count = sessions_wanted();
+    history(&store, count, &mut rng);
+    store.close().unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+
+    let started = Instant::now();
+    let archived = store.expire(calendar::to_micros(at("2025-10-01T00:00:00Z"))).unwrap();
+    let took = started.elapsed();
+    store.close().unwrap();
+    let after = std::fs::metadata(&path).unwrap().len();
+    println!(
+        "{count} sessions, {archived} archived in {took:?}: database {} KiB before, {} KiB after ({:.0}% reclaimed)",
+        before / 1024,
+        after / 1024,
+        100.0 * (before as f64 - after as f64) / before as f64
+    );
+    assert!(after < before, "{after} bytes after, {before} before");
 }

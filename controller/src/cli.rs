@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -87,8 +88,34 @@ pub struct ServeArgs {
     /// Key every /api/v1 request must carry in the x-license-key header.
     #[arg(long, env = "MIRRORD_USAGE_LICENSE_KEY", value_name = "KEY", hide_env_values = true)]
     pub license_key: Option<String>,
+    /// How long a session stays in the session log after it ended, e.g. 400d, 52w or 2y (at
+    /// least a day); reports keep counting it. Default: forever.
+    #[arg(long, env = "MIRRORD_USAGE_RETENTION", value_name = "DURATION", value_parser = parse_retention)]
+    pub retention: Option<Duration>,
     #[command(flatten)]
     pub installation: InstallationArgs,
+}
+
+/// Reads a retention: a whole number and a unit, `h`, `d`, `w` or `y` (365 days).
+pub fn parse_retention(text: &str) -> Result<Duration, String> {
+    let usage = || format!("'{text}' is not a retention: write a number and a unit, h, d, w or y (e.g. 400d)");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(usage)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| usage())?;
+    let hours = match unit {
+        "h" => 1,
+        "d" => 24,
+        "w" => 7 * 24,
+        "y" => 365 * 24,
+        _ => return Err(usage()),
+    };
+    let retention = Duration::from_secs(number.saturating_mul(hours * 3600));
+    if retention < Duration::from_secs(24 * 3600) {
+        return Err(format!(
+            "a retention of {text} is less than a day; keep sessions at least 1d"
+        ));
+    }
+    Ok(retention)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -207,4 +234,23 @@ pub struct ControllerArgs {
         value_name = "SECONDS"
     )]
     pub report_trigger_interval: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_retention;
+    use std::time::Duration;
+
+    #[test]
+    fn a_retention_is_a_number_and_a_unit_of_at_least_a_day() {
+        let day = Duration::from_secs(24 * 3600);
+        assert_eq!(parse_retention("400d"), Ok(400 * day));
+        assert_eq!(parse_retention("2w"), Ok(14 * day));
+        assert_eq!(parse_retention("1y"), Ok(365 * day));
+        assert_eq!(parse_retention("48h"), Ok(2 * day));
+        for wrong in ["", "d", "400", "4 d", "1.5y", "-1d", "3m"] {
+            assert!(parse_retention(wrong).unwrap_err().contains("e.g. 400d"), "{wrong}");
+        }
+        assert!(parse_retention("12h").unwrap_err().contains("less than a day"));
+    }
 }

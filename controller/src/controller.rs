@@ -100,6 +100,9 @@ pub async fn run_with(
             interval,
         ));
     }
+    if let Some(retention) = serve::start_retention(&state, args.serve.retention).await? {
+        tasks.spawn(retention);
+    }
     tasks.spawn(reconciler::run(
         ctx,
         stored,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use mirrord_usage_api::auth::Auth;
-use mirrord_usage_api::clock::SystemClock;
+use mirrord_usage_api::calendar;
+use mirrord_usage_api::clock::{Clock, SystemClock};
 use mirrord_usage_api::server::{self, AppState, Installation};
 use mirrord_usage_api::store::{SqliteStore, UsageStore};
 use mirrord_usage_api::telemetry::{MeasuredStore, Metrics};
@@ -38,7 +39,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         clock: Arc::new(SystemClock),
         metrics,
     };
-    run_server(listener, state).await
+    let retention = start_retention(&state, args.retention).await?.map(tokio::spawn);
+    let served = run_server(listener, state).await;
+    if let Some(retention) = retention {
+        retention.abort();
+    }
+    served
 }
 
 /// The configured license key, or an error saying how to set one.
@@ -101,6 +107,52 @@ pub async fn run_server(listener: TcpListener, state: AppState) -> anyhow::Resul
     close_store(store).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often sessions past the retention are archived.
+const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Archives the sessions past `retention` now.
+pub async fn expire(
+    store: Arc<dyn UsageStore>,
+    clock: &dyn Clock,
+    retention: std::time::Duration,
+) -> anyhow::Result<u64> {
+    let horizon = calendar::to_micros(clock.now()) - i64::try_from(retention.as_micros()).unwrap_or(i64::MAX / 2);
+    Ok(tokio::task::spawn_blocking(move || store.expire(horizon)).await??)
+}
+
+/// Archives the sessions past `retention` every hour, until dropped (the first time is at start,
+/// before serving, since it may compact the database).
+pub async fn keep_retention(store: Arc<dyn UsageStore>, clock: Arc<dyn Clock>, retention: std::time::Duration) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + RETENTION_INTERVAL, RETENTION_INTERVAL);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = expire(store.clone(), &*clock, retention).await {
+            tracing::warn!(%error, "could not archive sessions past the retention; trying again in an hour");
+        }
+    }
+}
+
+/// When a retention is set: archives what is past it now, shows it in `/metrics`, and returns
+/// [`keep_retention`] to spawn.
+pub async fn start_retention(
+    state: &AppState,
+    retention: Option<std::time::Duration>,
+) -> anyhow::Result<Option<impl std::future::Future<Output = ()> + Send + 'static>> {
+    let Some(retention) = retention else {
+        return Ok(None);
+    };
+    state.metrics.retention_seconds.set(retention.as_secs() as i64);
+    let archived = expire(state.store.clone(), &*state.clock, retention)
+        .await
+        .context("could not archive the sessions past the retention")?;
+    tracing::info!(?retention, archived, "retention");
+    Ok(Some(keep_retention(
+        state.store.clone(),
+        state.clock.clone(),
+        retention,
+    )))
 }
 
 /// At a clean stop: the database file alone then holds every stored batch, so a copy of it is a

@@ -104,3 +104,59 @@ fn the_demo_prints_a_dashboard_address_and_a_curl_line_that_work() {
     );
     assert!(report["generalMetrics"]["activeUsers"].as_u64().unwrap() > 50);
 }
+
+#[test]
+fn a_retention_is_shown_in_the_metrics_and_a_wrong_one_is_refused_saying_how_to_write_it() {
+    use std::io::{Read, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = Command::new(BINARY)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--license-key",
+            "k",
+            "--retention",
+            "3 months",
+        ])
+        .arg("--db")
+        .arg(dir.path().join("usage.db"))
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("e.g. 400d"), "{stderr}");
+
+    let mut server = Command::new(BINARY)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--license-key",
+            "k",
+            "--retention",
+            "400d",
+            "--db",
+        ])
+        .arg(dir.path().join("usage.db"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line.trim().strip_prefix("listening on http://").unwrap().to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(answer.contains("mirrord_usage_retention_seconds 34560000"), "{answer}");
+    assert!(answer.contains("mirrord_usage_sessions_archived_total 0"), "{answer}");
+}

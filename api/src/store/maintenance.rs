@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// Size of the write-ahead log past which a commit is followed by a checkpoint that waits for
 /// readers and empties it. SQLite's own checkpoints never wait, so under a steady stream of
 /// report readers the log would only grow.
-const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+const WAL_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
 /// How long that checkpoint waits for readers before trying again after a later commit.
 const CHECKPOINT_WAIT: Duration = Duration::from_secs(2);
 /// The usual wait for a busy database, restored after a checkpoint.
@@ -89,6 +89,16 @@ pub(super) fn truncate_wal(conn: &Connection, wait: Duration) -> rusqlite::Resul
     let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0));
     conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(busy? == 0)
+}
+
+/// Gives the database's free pages back to the file system (for a database created with
+/// `auto_vacuum=INCREMENTAL`; nothing otherwise).
+pub(super) fn incremental_vacuum(conn: &Connection) -> rusqlite::Result<()> {
+    // Stepped to the end: one step may free only part of them.
+    let mut statement = conn.prepare("PRAGMA incremental_vacuum")?;
+    let mut rows = statement.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
 }
 
 /// What [`backup`] wrote.

@@ -95,6 +95,11 @@ pub trait UsageStore: Send + Sync + std::fmt::Debug + 'static {
     /// Sessions matching `query`, newest start first, one page.
     fn sessions(&self, query: &SessionQuery) -> Result<SessionPage, Error>;
 
+    /// Takes the sessions that ended before `horizon` out of the session log, keeping what
+    /// reports need of them; events from before `horizon` of sessions not stored are ignored from
+    /// then on. Returns how many sessions were archived.
+    fn expire(&self, horizon: Micros) -> Result<u64, Error>;
+
     /// Whether a batch could be stored now; the error says why not.
     fn ready(&self) -> Result<(), Error>;
 

@@ -31,7 +31,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_watched_sessions.sql"),
     include_str!("migrations/0003_sessions_by_identity.sql"),
     include_str!("migrations/0005_lasting_sessions.sql"),
+    include_str!("migrations/0006_archived_sessions.sql"),
 ];
+
+/// Sessions archived per transaction, so that ingest waits for at most one such step.
+const ARCHIVE_STEP: i64 = 20_000;
 
 /// Sessions longer than this are "lasting": overlap queries find them through the index
 /// `sessions_lasting` instead of reading the start-time index that far back.
@@ -39,6 +43,8 @@ const LONG_SESSION_US: Micros = MICROS_PER_DAY;
 /// The condition of the index `sessions_lasting`, written exactly as in its migration so that
 /// SQLite uses the index for a query that repeats it.
 const LASTING: &str = "(end_us IS NULL OR end_us - start_us > 86400000000)";
+/// The condition of the index `archived_lasting`, likewise.
+const ARCHIVED_LASTING: &str = "end_us - start_us > 86400000000";
 
 /// Idle reader connections kept open.
 const MAX_IDLE_READERS: usize = 2;
@@ -84,6 +90,15 @@ impl SqliteStore {
         let mut conn = Connection::open(&path).map_err(open_error)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         maintenance::check_at_open(&conn, &path)?;
+        let fresh = conn
+            .pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))
+            .map_err(open_error)?
+            == 0;
+        if fresh {
+            // Only possible before anything is written to a new file: lets archiving give space
+            // back to the file system (`PRAGMA incremental_vacuum`).
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL").map_err(open_error)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "cache_size", -16_000)?;
@@ -510,8 +525,18 @@ impl SqliteStore {
         let mut sessions: HashMap<&str, BatchSession> = HashMap::with_capacity(events.len());
         let mut problems = Vec::new();
         let mut outcome = IngestOutcome::default();
+        let archived_before = meta_i64(&tx, "archived_before_us")?.unwrap_or(Micros::MIN);
         for (index, event) in events.iter().enumerate() {
             let session_id = event.session_id();
+            if calendar::to_micros(event.timestamp()) < archived_before
+                && !sessions.contains_key(session_id)
+                && load_session(&tx, session_id)?.row.is_none()
+            {
+                // Past the retention: the session may be archived already, so storing it could
+                // count it twice.
+                outcome.duplicates += 1;
+                continue;
+            }
             let state = match sessions.entry(session_id) {
                 std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
                 std::collections::hash_map::Entry::Vacant(entry) => entry.insert(load_session(&tx, session_id)?),
@@ -842,6 +867,57 @@ impl UsageStore for SqliteStore {
         Ok(())
     }
 
+    #[instrument(skip(self))]
+    fn expire(&self, horizon: Micros) -> Result<u64> {
+        let mut archived = 0;
+        let stored: i64 = lock(&self.writer).query_row("SELECT count(*) FROM sessions", [], |row| row.get(0))?;
+        loop {
+            let mut conn = lock(&self.writer);
+            let tx = conn.transaction()?;
+            // First: events from before the horizon are ignored from now on, so none can bring
+            // back a session while it is being archived.
+            if meta_i64(&tx, "archived_before_us")?.is_none_or(|known| known < horizon) {
+                set_meta(&tx, "archived_before_us", horizon)?;
+            }
+            let chosen = "SELECT id FROM sessions WHERE start_us < ?1 AND end_us < ?1 ORDER BY start_us, id LIMIT ?2";
+            let moved = tx.execute(
+                &format!(
+                    "INSERT INTO archived_sessions (start_us, end_us, identity_id, target_id, namespace_id, ci) \
+                     SELECT start_us, end_us, identity_id, target_id, namespace_id, ci_id IS NOT NULL FROM sessions \
+                     WHERE id IN ({chosen})"
+                ),
+                params![horizon, ARCHIVE_STEP],
+            )?;
+            tx.execute(
+                &format!("DELETE FROM sessions WHERE id IN ({chosen})"),
+                params![horizon, ARCHIVE_STEP],
+            )?;
+            // Ends whose start never came count nowhere, and a start from before the horizon
+            // would be ignored now.
+            tx.execute("DELETE FROM sessions WHERE start_us IS NULL AND end_us < ?1", [horizon])?;
+            tx.commit()?;
+            archived += moved as u64;
+            if (moved as i64) < ARCHIVE_STEP {
+                // A quarter or more of the sessions gone (the first run over a long history):
+                // rewrite the file, since the room they leave inside pages would stay unused.
+                // Otherwise give back the pages that emptied.
+                if archived > 0 && archived as i64 * 4 >= stored {
+                    let started = std::time::Instant::now();
+                    conn.execute_batch("VACUUM")?;
+                    tracing::info!(took = ?started.elapsed(), "database compacted");
+                } else {
+                    maintenance::incremental_vacuum(&conn)?;
+                }
+                maintenance::bound_wal(&conn, &self.path);
+                break;
+            }
+        }
+        if archived > 0 {
+            tracing::info!(archived, "archived sessions past the retention");
+        }
+        Ok(archived)
+    }
+
     fn close(&self) -> Result<()> {
         let conn = lock(&self.writer);
         if !maintenance::truncate_wal(&conn, BUSY_TIMEOUT)? {
@@ -865,8 +941,12 @@ impl UsageStore for SqliteStore {
         let tx = reader.conn().transaction()?;
         // The first read fixes what this transaction sees; the guard keeps the matching
         // dimensions from being replaced meanwhile.
-        let first_session_at: Option<Micros> =
-            tx.query_row("SELECT min(start_us) FROM sessions", [], |row| row.get(0))?;
+        let first_session_at: Option<Micros> = tx.query_row(
+            "SELECT min(first) FROM (SELECT min(start_us) AS first FROM sessions \
+             UNION ALL SELECT min(start_us) FROM archived_sessions)",
+            [],
+            |row| row.get(0),
+        )?;
         let dims = guard.clone();
         drop(guard);
 
@@ -918,7 +998,10 @@ impl UsageStore for SqliteStore {
             let mut statement = tx.prepare_cached(&format!(
                 "SELECT start_us, end_us, ci_id IS NOT NULL FROM sessions WHERE start_us >= ?1 AND end_us > ?2 \
                  UNION ALL SELECT start_us, end_us, ci_id IS NOT NULL FROM sessions \
-                 WHERE {LASTING} AND start_us < ?1 AND end_us > ?2"
+                 WHERE {LASTING} AND start_us < ?1 AND end_us > ?2 \
+                 UNION ALL SELECT start_us, end_us, ci FROM archived_sessions WHERE start_us >= ?1 AND end_us > ?2 \
+                 UNION ALL SELECT start_us, end_us, ci FROM archived_sessions \
+                 WHERE {ARCHIVED_LASTING} AND start_us < ?1 AND end_us > ?2"
             ))?;
             let mut rows = statement.query(params![earliest.saturating_sub(LONG_SESSION_US), earliest])?;
             while let Some(row) = rows.next()? {
@@ -1188,7 +1271,11 @@ fn recompute_peaks(tx: &Transaction<'_>, touched: &BTreeSet<(i64, bool)>) -> rus
         "SELECT start_us, end_us FROM sessions \
          WHERE start_us >= ?1 AND start_us < ?2 AND end_us > ?3 AND (ci_id IS NOT NULL) = ?4 \
          UNION ALL SELECT start_us, end_us FROM sessions \
-         WHERE {LASTING} AND start_us < ?1 AND end_us > ?3 AND (ci_id IS NOT NULL) = ?4"
+         WHERE {LASTING} AND start_us < ?1 AND end_us > ?3 AND (ci_id IS NOT NULL) = ?4 \
+         UNION ALL SELECT start_us, end_us FROM archived_sessions \
+         WHERE start_us >= ?1 AND start_us < ?2 AND end_us > ?3 AND ci = ?4 \
+         UNION ALL SELECT start_us, end_us FROM archived_sessions \
+         WHERE {ARCHIVED_LASTING} AND start_us < ?1 AND end_us > ?3 AND ci = ?4"
     ))?;
     let mut upsert =
         tx.prepare_cached("INSERT OR REPLACE INTO concurrency_days (day, ci, peak) VALUES (?1, ?2, ?3)")?;
@@ -1261,7 +1348,9 @@ fn read_raw(
     }
     let mut statement = tx.prepare_cached(
         "SELECT identity_id, target_id, namespace_id, ci_id IS NOT NULL, start_us, end_us FROM sessions \
-         WHERE start_us >= ?1 AND start_us < ?2 AND end_us IS NOT NULL",
+         WHERE start_us >= ?1 AND start_us < ?2 AND end_us IS NOT NULL \
+         UNION ALL SELECT identity_id, target_id, namespace_id, ci, start_us, end_us FROM archived_sessions \
+         WHERE start_us >= ?1 AND start_us < ?2",
     )?;
     let mut rows = statement.query(params![from, to])?;
     let mut rollups = Rollups::default();

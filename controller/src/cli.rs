@@ -31,8 +31,25 @@ pub enum Command {
     /// Write a consistent copy of a database, also while a server uses it. To restore, stop the
     /// server and put the copy in place of the database (docs/operations.md).
     Backup(BackupArgs),
+    /// Put a backup in place of a database that no server is using (stop the server first).
+    Restore(RestoreArgs),
     /// Print the MirrordUsageReport CustomResourceDefinition as YAML.
     Crdgen,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// Database to replace.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_DB",
+        default_value = "./mirrord-usage.db",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+    /// The backup to put in its place (written by `mirrord-usage backup`).
+    #[arg(value_name = "BACKUP")]
+    pub backup: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

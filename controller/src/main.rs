@@ -26,6 +26,17 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Restore(args) => {
+            let _lock = serve::lock_database(&args.db)?;
+            let summary = mirrord_usage_api::store::restore(&args.backup, &args.db)?;
+            println!(
+                "restored {} from {} ({} sessions)",
+                args.db.display(),
+                args.backup.display(),
+                summary.sessions
+            );
+            Ok(())
+        }
         Command::Crdgen => {
             print!("{}", mirrord_usage_crds::usage_report::crd_yaml());
             Ok(())

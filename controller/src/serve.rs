@@ -1,7 +1,7 @@
 //! `mirrord-usage serve`: the store and the HTTP server, without Kubernetes.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -61,30 +61,36 @@ pub fn license_key(key: Option<String>) -> anyhow::Result<String> {
 /// Opens the database, refusing when another mirrord-usage process writes to it.
 pub async fn open_store(db: PathBuf) -> anyhow::Result<SqliteStore> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<SqliteStore> {
-        let lock_path = PathBuf::from(format!("{}.lock", db.display()));
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("could not create {}", lock_path.display()))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => bail!(
-                "another mirrord-usage process is using {} (it holds {}); only one may write to a database",
-                db.display(),
-                lock_path.display()
-            ),
-            Err(std::fs::TryLockError::Error(error)) => {
-                return Err(error).with_context(|| format!("could not lock {}", lock_path.display()));
-            }
-        }
+        let lock = lock_database(&db)?;
         let store = SqliteStore::open(&db)?;
         // Held for the life of the process: the file stays open until exit.
         std::mem::forget(lock);
         Ok(store)
     })
     .await?
+}
+
+/// Takes the lock that makes a process the only one writing to `db`, refusing when another
+/// mirrord-usage process holds it; it is held while the returned file is open.
+pub fn lock_database(db: &Path) -> anyhow::Result<std::fs::File> {
+    let lock_path = PathBuf::from(format!("{}.lock", db.display()));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("could not create {}", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another mirrord-usage process is using {} (it holds {}); only one may write to a database",
+            db.display(),
+            lock_path.display()
+        ),
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("could not lock {}", lock_path.display()))
+        }
+    }
 }
 
 /// Binds `addr`, saying what to do when it is taken.

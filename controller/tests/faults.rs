@@ -1,5 +1,6 @@
 //! The `mirrord-usage` binary under the faults an unlucky week brings: killed with `kill -9` in
-//! the middle of ingest, backed up while it writes, stopped cleanly and copied file by file.
+//! the middle of ingest, backed up while it writes, stopped cleanly and copied file by file,
+//! restored from a backup.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -151,7 +152,7 @@ fn kill_9_in_the_middle_of_ingest_loses_no_acknowledged_batch_and_leaves_no_part
 }
 
 #[test]
-fn a_backup_taken_while_batches_arrive_is_whole_and_a_clean_stop_leaves_everything_in_the_file() {
+fn a_backup_taken_while_batches_arrive_is_whole_restores_and_a_clean_stop_leaves_everything_in_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("usage.db");
     let (mut child, address) = serve(&db);
@@ -204,4 +205,39 @@ fn a_backup_taken_while_batches_arrive_is_whole_and_a_clean_stop_leaves_everythi
             "batch {batch} is not in the file after a clean stop"
         );
     }
+    drop(copy);
+
+    // Restoring over a database a server uses is refused; once it stopped, the backup replaces it.
+    let (mut child, _) = serve(&db);
+    let refused = Command::new(BINARY)
+        .args(["restore", "--db"])
+        .arg(&db)
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("another mirrord-usage process"), "{stderr}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let restored = Command::new(BINARY)
+        .args(["restore", "--db"])
+        .arg(&db)
+        .arg(&backup)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&restored.stdout);
+    assert!(
+        restored.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert!(stdout.starts_with("restored "), "{stdout}");
+    assert!(
+        !dir.path().join("usage.db-wal").exists(),
+        "the replaced file's WAL is gone"
+    );
+    let store = SqliteStore::open(&db).unwrap();
+    let now: Vec<usize> = (0..25).map(|batch| stored(&store, batch)).collect();
+    assert_eq!(now, whole, "the database holds what the backup held");
 }

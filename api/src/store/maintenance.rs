@@ -160,3 +160,58 @@ pub fn backup(db: &Path, target: &Path) -> Result<BackupSummary> {
         sessions: sessions as u64,
     })
 }
+
+/// Checks that `file` is a whole, sound database and counts its sessions.
+fn verify(file: &Path) -> Result<u64> {
+    let path = file.display().to_string();
+    let copy = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|source| Error::Open {
+        path: path.clone(),
+        source,
+    })?;
+    let damaged = |detail: String| Error::Damaged {
+        path: path.clone(),
+        detail,
+    };
+    let check: String = copy
+        .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+        .map_err(|error| damaged(error.to_string()))?;
+    if check != "ok" {
+        return Err(damaged(check));
+    }
+    let sessions: i64 = copy
+        .query_row("SELECT count(*) FROM sessions", [], |row| row.get(0))
+        .map_err(|error| damaged(error.to_string()))?;
+    Ok(sessions as u64)
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(Error::File {
+            path: path.display().to_string(),
+            source: error,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Puts the backup `backup` in place of the database `db`, which no server may be using: the
+/// backup is checked, copied beside the database and renamed over it. The database's `-wal` and
+/// `-shm` files are removed first: they belong to the file being replaced, and applied to the
+/// backup they would damage it.
+pub fn restore(backup: &Path, db: &Path) -> Result<BackupSummary> {
+    let sessions = verify(backup)?;
+    let file_error = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| Error::File { path, source }
+    };
+    let partial = PathBuf::from(format!("{}.partial", db.display()));
+    std::fs::copy(backup, &partial).map_err(file_error(&partial))?;
+    std::fs::File::open(&partial)
+        .and_then(|file| file.sync_all())
+        .map_err(file_error(&partial))?;
+    remove_if_present(&wal_path(db))?;
+    remove_if_present(&PathBuf::from(format!("{}-shm", db.display())))?;
+    std::fs::rename(&partial, db).map_err(file_error(db))?;
+    let bytes = std::fs::metadata(db).map_or(0, |meta| meta.len());
+    Ok(BackupSummary { bytes, sessions })
+}

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::ingest::EventProblem;
 use crate::model::{SessionPage, SessionQuery, Snapshot, SnapshotQuery};
 
-pub use maintenance::{BackupSummary, backup};
+pub use maintenance::{BackupSummary, backup, restore};
 pub use sqlite::SqliteStore;
 
 /// What a stored batch did.

@@ -21,7 +21,8 @@ use tower::Service;
 use crate::tls::PeerCertificates;
 
 /// Connections served at once; more are closed as soon as they are accepted, so that idle or
-/// slow clients cannot use up the process's file descriptors.
+/// slow clients cannot use up the process's file descriptors. Lower when the process may open
+/// few files: half of its limit, leaving the rest to the database and the cluster client.
 pub const MAX_CONNECTIONS: usize = 512;
 /// Time a client has to send a request's headers, also the longest an idle HTTP/1 connection is
 /// kept waiting for its next request.
@@ -47,7 +48,8 @@ where
     F: Future<Output = Option<(I, Option<PeerCertificates>)>> + Send + 'static,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let limit = connection_limit();
+    let slots = Arc::new(Semaphore::new(limit));
     // Every connection holds a receiver: `true` tells it to finish, and once all receivers are
     // gone every connection has finished.
     let (closing, _) = watch::channel(false);
@@ -60,7 +62,7 @@ where
         match accepted {
             Ok((stream, remote)) => {
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    tracing::warn!(%remote, limit = MAX_CONNECTIONS, "too many connections; closing a new one");
+                    tracing::warn!(%remote, limit, "too many connections; closing a new one");
                     continue;
                 };
                 let prepare = prepare.clone();
@@ -86,6 +88,16 @@ where
     closing.send_replace(true);
     closing.closed().await;
     Ok(())
+}
+
+/// [`MAX_CONNECTIONS`], or half the process's open-file limit when that is lower.
+fn connection_limit() -> usize {
+    // Linux shows the soft limit in /proc; elsewhere the constant stands.
+    let soft = std::fs::read_to_string("/proc/self/limits").ok().and_then(|limits| {
+        let line = limits.lines().find(|line| line.starts_with("Max open files"))?;
+        line.split_whitespace().nth(3)?.parse::<usize>().ok()
+    });
+    soft.map_or(MAX_CONNECTIONS, |soft| MAX_CONNECTIONS.min(soft / 2).max(16))
 }
 
 /// One client connection: its preparation, then HTTP until the client leaves, stays silent too
@@ -139,4 +151,13 @@ async fn connection<I>(
 async fn closed(closing: &mut watch::Receiver<bool>) {
     // The result is not kept: it borrows the channel, and the connection future must stay `Send`.
     let _ = closing.wait_for(|closing| *closing).await;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_connection_limit_leaves_room_for_other_files() {
+        let limit = super::connection_limit();
+        assert!((16..=super::MAX_CONNECTIONS).contains(&limit), "{limit}");
+    }
 }

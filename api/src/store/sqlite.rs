@@ -2039,6 +2039,16 @@ mod tests {
     }
 
     #[test]
+    fn a_store_is_ready_until_a_write_finds_the_file_damaged() {
+        let (_dir, store) = store();
+        store.ready().unwrap();
+        *lock(&store.failure) = Some("database disk image is malformed".into());
+        let error = store.ready().unwrap_err();
+        assert!(matches!(error, Error::Unhealthy(_)), "{error}");
+        assert!(error.to_string().contains("restart mirrord-usage"), "{error}");
+    }
+
+    #[test]
     fn overlap_queries_read_lasting_sessions_through_their_index() {
         assert_eq!(
             LASTING,

@@ -50,7 +50,7 @@ test-ui: ui-deps
 test-browser: build chromium
 	$(CARGO) build --locked -p mirrord-usage-tests --bin mirrord-usage-cluster
 	cd ui && MIRRORD_USAGE_BIN=$(CURDIR)/$(BIN) MIRRORD_USAGE_CLUSTER_BIN=$(CURDIR)/$(CLUSTER) \
-		node --test --test-concurrency=1 e2e/dashboard.test.mjs e2e/cluster.test.mjs
+		node --test --test-concurrency=1 e2e/dashboard.test.mjs e2e/views.test.mjs e2e/cluster.test.mjs
 
 ## Debian's Chromium, for the browser tests (no browser is downloaded by npm).
 chromium:

@@ -2,7 +2,7 @@
 //! the wire types themselves, so the document cannot drift from what the server sends.
 
 use mirrord_usage_crds::event::{EventBatch, IngestResponse};
-use mirrord_usage_crds::report::{TrendReport, UsageReport};
+use mirrord_usage_crds::report::{TrendReport, UsageReport, UsageSummary};
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
@@ -28,6 +28,7 @@ pub fn document() -> Value {
     let accepted = generator.subschema_for::<IngestResponse>();
     let report = generator.subschema_for::<UsageReport>();
     let trends = generator.subschema_for::<TrendReport>();
+    let summary = generator.subschema_for::<UsageSummary>();
     let mut schemas = serde_json::Map::new();
     for (name, schema) in generator.take_definitions(true) {
         schemas.insert(name, schema);
@@ -100,6 +101,16 @@ pub fn document() -> Value {
                 "responses": {
                     "200": {"description": "Every bucket intersecting the range.", "content": {"application/json": {"schema": trends}}},
                     "400": error_response("A malformed parameter, from not before to, or more than 10,000 buckets."),
+                    "401": error_response("Missing or wrong credentials.")
+                }
+            }},
+            "/api/v1/reports/usage/summary": {"get": {
+                "summary": "The headline figures of a range, without per-user rows",
+                "description": "What the dashboard compares with the previous period of equal length; the same numbers as the usage report's.",
+                "parameters": range,
+                "responses": {
+                    "200": {"description": "The range's figures.", "content": {"application/json": {"schema": summary}}},
+                    "400": error_response("A malformed parameter, or from not before to."),
                     "401": error_response("Missing or wrong credentials.")
                 }
             }}

@@ -13,7 +13,7 @@ use axum::{Extension, Json, Router, middleware};
 use chrono::{DateTime, Utc};
 use mirrord_usage_crds::MAX_INGEST_BODY_BYTES;
 use mirrord_usage_crds::event::IngestResponse;
-use mirrord_usage_crds::report::{Interval, PrimaryKey, TrendReport, UsageReport};
+use mirrord_usage_crds::report::{Interval, PrimaryKey, TrendReport, UsageReport, UsageSummary};
 use tokio::net::TcpListener;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -64,6 +64,7 @@ pub fn api_routes(state: AppState) -> Router {
         .route("/v1/events", post(post_events).layer(DefaultBodyLimit::disable()))
         .route("/v1/reports/usage", get(get_usage_report))
         .route("/v1/reports/usage/trends", get(get_trends))
+        .route("/v1/reports/usage/summary", get(get_summary))
         .fallback(api_not_found)
         .layer(middleware::from_fn_with_state(state.auth.clone(), auth::authenticate))
         .with_state(state)
@@ -431,4 +432,14 @@ async fn get_trends(
     let interval = interval_param(&params)?;
     state.auth.require(&principal, Permission::ReadReports).await?;
     Ok(Json(state.trends(range, interval).await?))
+}
+
+async fn get_summary(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<UsageSummary>, ApiError> {
+    let range = range_params(&params, state.clock.now())?;
+    state.auth.require(&principal, Permission::ReadReports).await?;
+    Ok(Json(UsageSummary::of(&state.compute_usage_report(range).await?)))
 }

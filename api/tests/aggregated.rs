@@ -82,7 +82,7 @@ async fn discovery_lists_every_resource_and_the_openapi_index_points_at_the_sche
     assert_eq!(status, 200);
     assert_eq!(list["kind"], "APIResourceList");
     assert_eq!(list["groupVersion"], "analytics.mirrord.metalbear.co/v1alpha1");
-    assert_eq!(list["resources"].as_array().unwrap().len(), 4);
+    assert_eq!(list["resources"].as_array().unwrap().len(), 5);
     let (_, index) = server.get("/openapi/v3").await;
     let url = index["paths"]["apis/analytics.mirrord.metalbear.co/v1alpha1"]["serverRelativeURL"]
         .as_str()
@@ -123,6 +123,10 @@ async fn a_named_report_has_its_period_unless_the_query_overrides_it() {
 
     let (status, trends) = server.get(&path("usagereports/november/trends?interval=week")).await;
     assert_eq!(status, 200, "{trends}");
+    let (status, summary) = server.get(&path("usagereports/november/summary")).await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["userSessions"], 3);
+    assert_eq!(summary["reportPeriod"], report["generalMetrics"]["reportPeriod"]);
 
     let (status, missing) = server.get(&path("usagereports/december")).await;
     assert_eq!(status, 404);

@@ -407,6 +407,40 @@ async fn trends_cover_every_bucket_of_the_range() {
 }
 
 #[tokio::test]
+async fn the_summary_of_a_range_is_the_reports_figures_without_rows() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    server.post_events(history()).await;
+    for range in [
+        "from=2026-11-01T00:00:00Z&to=2026-11-08T00:00:00Z",
+        "from=2026-10-01T00:00:00Z&primaryKey=kubernetesUsername",
+        "from=2001-01-01T00:00:00Z&to=2001-02-01T00:00:00Z",
+    ] {
+        let (status, summary) = server.get(&format!("/api/v1/reports/usage/summary?{range}")).await;
+        assert_eq!(status, 200, "{summary}");
+        let (_, report) = server.get(&format!("/api/v1/reports/usage?{range}")).await;
+        let general = &report["generalMetrics"];
+        assert_eq!(
+            summary,
+            json!({
+                "reportPeriod": general["reportPeriod"],
+                "activeUsers": general["activeUsers"],
+                "licensesUsed": general["licensesUsed"],
+                "userSessions": general["userSessions"],
+                "userSessionTimeSeconds": general["userSessionTimeSeconds"],
+                "ciSessions": report["ciMetrics"]["totalCiSessions"],
+            }),
+            "{range}"
+        );
+    }
+    let (status, body) = server
+        .get("/api/v1/reports/usage/summary?from=2026-11-08T00:00:00Z&to=2026-11-01T00:00:00Z")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_restart_on_the_same_file_gives_the_same_report() {
     let (_dir, db) = temp_db();
     let server = TestServer::start(&db, NOW).await;

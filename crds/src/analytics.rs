@@ -19,6 +19,9 @@ pub mod resources {
     pub const USAGE_REPORTS: &str = "usagereports";
     /// Usage over time, a subresource of a usage report (`get`).
     pub const USAGE_REPORT_TRENDS: &str = "usagereports/trends";
+    /// The headline figures of a range without per-user rows, a subresource of a usage report
+    /// (`get`).
+    pub const USAGE_REPORT_SUMMARY: &str = "usagereports/summary";
     /// Per-user usage (`list`).
     pub const MIRRORD_USERS: &str = "mirrordusers";
     /// The session audit log (`list`).

@@ -10,7 +10,8 @@ use k8s_openapi::{
 };
 
 use crate::analytics::resources::{
-    DASHBOARD, MIRRORD_SESSIONS, MIRRORD_USERS, SESSION_EVENTS, USAGE_REPORT_TRENDS, USAGE_REPORTS,
+    DASHBOARD, MIRRORD_SESSIONS, MIRRORD_USERS, SESSION_EVENTS, USAGE_REPORT_SUMMARY, USAGE_REPORT_TRENDS,
+    USAGE_REPORTS,
 };
 use crate::{ANALYTICS_GROUP, USAGE_GROUP, usage_report::MirrordUsageReport};
 
@@ -57,7 +58,11 @@ fn viewer_rules() -> Vec<PolicyRule> {
     vec![
         // `watch` so that `kubectl get mirrordusagereports -w` works.
         rule(USAGE_GROUP, &[&usage_reports], &["get", "list", "watch"]),
-        rule(ANALYTICS_GROUP, &[USAGE_REPORTS, USAGE_REPORT_TRENDS], &["get"]),
+        rule(
+            ANALYTICS_GROUP,
+            &[USAGE_REPORTS, USAGE_REPORT_TRENDS, USAGE_REPORT_SUMMARY],
+            &["get"],
+        ),
         // `dashboard/` is a collection request (`list`), `dashboard/<file>` a named one (`get`).
         // RBAC has no `dashboard/*` wildcard for deeper paths, so the dashboard's files are all
         // one segment below it.
@@ -149,6 +154,7 @@ mod tests {
             grant(USAGE_GROUP, "mirrordusagereports", "watch"),
             grant(ANALYTICS_GROUP, USAGE_REPORTS, "get"),
             grant(ANALYTICS_GROUP, USAGE_REPORT_TRENDS, "get"),
+            grant(ANALYTICS_GROUP, USAGE_REPORT_SUMMARY, "get"),
             grant(ANALYTICS_GROUP, DASHBOARD, "get"),
             grant(ANALYTICS_GROUP, DASHBOARD, "list"),
         ];

@@ -227,6 +227,39 @@ pub struct TargetMetric {
     pub unique_users: u64,
 }
 
+/// The headline figures of a range without per-user rows: what the dashboard compares with the
+/// previous period of equal length. The same numbers as the usage report's for that range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageSummary {
+    pub report_period: ReportPeriod,
+    /// Distinct users (per primary key) with a user session in the period.
+    pub active_users: u64,
+    /// Distinct machines with a user session in the period, whatever the primary key.
+    pub licenses_used: u64,
+    /// User sessions that started in the period.
+    pub user_sessions: u64,
+    /// Total duration of those user sessions, in seconds.
+    pub user_session_time_seconds: f64,
+    /// CI sessions that started in the period.
+    pub ci_sessions: u64,
+}
+
+impl UsageSummary {
+    /// The summary of a report: its figures for the range, nothing per user.
+    pub fn of(report: &UsageReport) -> Self {
+        let general = &report.general_metrics;
+        UsageSummary {
+            report_period: general.report_period,
+            active_users: general.active_users,
+            licenses_used: general.licenses_used,
+            user_sessions: general.user_sessions,
+            user_session_time_seconds: general.user_session_time_seconds,
+            ci_sessions: report.ci_metrics.total_ci_sessions,
+        }
+    }
+}
+
 /// Answer of the trends endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

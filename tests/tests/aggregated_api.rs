@@ -467,6 +467,10 @@ async fn the_shipped_roles_decide_who_reads_what() {
         );
     }
 
+    let summary = format!("{report}/summary");
+    assert!(fixture.raw("nobody", &summary).await.unwrap_err().contains("orbidden"));
+    assert_eq!(fixture.raw("viewer", &summary).await.unwrap()["userSessions"], 4);
+
     let seen = fixture.raw("viewer", &report).await.unwrap();
     assert!(seen.get("userMetrics").is_none(), "{seen}");
     assert!(

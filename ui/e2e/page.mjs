@@ -1,7 +1,9 @@
 // What the browser suites share: starting Chromium, finding the dashboard's elements and
-// requests, and checking that the page shows the numbers of a given report.
+// requests, checking that the page shows the numbers of a given report, and axe-core's verdict.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
 export const DESKTOP = { width: 1280, height: 900 };
@@ -122,4 +124,16 @@ export async function assertShowsReport(page, report, trends, roi = { user: 15, 
   if (trends.buckets.length > 0) {
     assert.equal(Number(await page.getAttribute(testId("trend-chart"), "data-points")), trends.buckets.length, "trend buckets");
   }
+}
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/** Runs axe-core in the page and fails on any WCAG 2 A or AA violation, naming each. */
+export async function assertAccessible(page, label) {
+  if (!(await page.evaluate(() => "axe" in window))) await page.addScriptTag({ content: AXE_SOURCE });
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).slice(0, 5).join(", ")}`);
+  });
+  assert.deepEqual(violations, [], `axe-core on ${label}`);
 }

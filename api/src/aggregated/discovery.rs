@@ -4,7 +4,7 @@
 use mirrord_usage_crds::analytics::{
     MirrordSession, MirrordUser, ObjectList, UsageReportObject, api_version, resources,
 };
-use mirrord_usage_crds::report::TrendReport;
+use mirrord_usage_crds::report::{TrendReport, UsageSummary};
 use mirrord_usage_crds::{ANALYTICS_GROUP, ANALYTICS_VERSION};
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
@@ -19,6 +19,7 @@ pub fn resource_list() -> Value {
         "resources": [
             resource(resources::USAGE_REPORTS, UsageReportObject::KIND, &["get"]),
             resource(resources::USAGE_REPORT_TRENDS, "TrendReport", &["get"]),
+            resource(resources::USAGE_REPORT_SUMMARY, "UsageSummary", &["get"]),
             resource(resources::MIRRORD_USERS, MirrordUser::KIND, &["list"]),
             resource(resources::MIRRORD_SESSIONS, MirrordSession::KIND, &["list"]),
         ],
@@ -67,6 +68,7 @@ pub fn openapi_document() -> Value {
     let mut generator = SchemaSettings::openapi3().into_generator();
     let report = generator.subschema_for::<UsageReportObject>();
     let trends = generator.subschema_for::<TrendReport>();
+    let summary = generator.subschema_for::<UsageSummary>();
     let users = generator.subschema_for::<ObjectList<MirrordUser>>();
     let sessions = generator.subschema_for::<ObjectList<MirrordSession>>();
     let mut schemas = serde_json::Map::new();
@@ -128,7 +130,9 @@ pub fn openapi_document() -> Value {
                 "The usage report of the MirrordUsageReport of this name.",
                 UsageReportObject::KIND, report_parameters.clone(), report),
             format!("{prefix}/usagereports/{{name}}/trends"): operation("readUsageReportTrends",
-                "Usage trends over the report's period.", "TrendReport", report_parameters, trends),
+                "Usage trends over the report's period.", "TrendReport", report_parameters.clone(), trends),
+            format!("{prefix}/usagereports/{{name}}/summary"): operation("readUsageReportSummary",
+                "The headline figures of the report's period, without per-user rows.", "UsageSummary", report_parameters, summary),
             format!("{prefix}/mirrordusers"): operation("listMirrordUsers",
                 "Per-user usage over a range.", MirrordUser::KIND, range, users),
             format!("{prefix}/mirrordsessions"): operation("listMirrordSessions",

@@ -20,7 +20,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use mirrord_usage_crds::analytics::{
     MirrordSession, MirrordUser, ObjectList, SessionCi, SessionTarget, UsageReportObject, resources,
 };
-use mirrord_usage_crds::report::PrimaryKey;
+use mirrord_usage_crds::report::{PrimaryKey, UsageSummary};
 use mirrord_usage_crds::{ANALYTICS_GROUP, ANALYTICS_VERSION};
 
 use crate::auth::{Auth, BoxFuture, Permission, Principal};
@@ -85,6 +85,7 @@ pub fn routes(app: AppState, reports: Arc<dyn ReportDefinitions>) -> Router {
                 .route("/usagereports", any(reports_are_not_listed))
                 .route("/usagereports/{name}", get(get_report))
                 .route("/usagereports/{name}/trends", get(get_trends))
+                .route("/usagereports/{name}/summary", get(get_summary))
                 .route("/mirrordusers", get(list_users))
                 .route("/mirrordsessions", get(list_sessions))
                 .fallback(not_found),
@@ -216,6 +217,18 @@ async fn get_trends(
     let range = state.named_range(&name, &params).await?;
     let interval = interval_param(&params)?;
     Ok(Json(state.app.trends(range, interval).await?).into_response())
+}
+
+async fn get_summary(
+    State(state): State<Aggregated>,
+    Extension(principal): Extension<Principal>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, Status> {
+    state.app.auth.require(&principal, Permission::ReadReports).await?;
+    let range = state.named_range(&name, &params).await?;
+    let report = state.app.compute_usage_report(range).await?;
+    Ok(Json(UsageSummary::of(&report)).into_response())
 }
 
 async fn list_users(

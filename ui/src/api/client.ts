@@ -2,7 +2,7 @@
 // page's own URL by default) so the same build works at `/` and under a proxy path.
 
 import { authHeaders, type Credentials } from "./credentials";
-import type { ApiErrorBody, KubernetesStatus, PrimaryKey, TrendInterval, UsageReport, UsageTrends } from "./types";
+import type { ApiErrorBody, KubernetesStatus, PrimaryKey, TrendInterval, UsageReport, UsageSummary, UsageTrends } from "./types";
 
 /**
  * Where each resource lives relative to the base, and who authenticates the viewer. Standalone
@@ -14,6 +14,7 @@ export interface ApiMode {
   name: "standalone" | "aggregated";
   usagePath: string;
   trendsPath: string;
+  summaryPath: string;
   /** Whether the dashboard asks for credentials and sends them with every request. */
   signIn: boolean;
 }
@@ -22,6 +23,7 @@ export const STANDALONE_MODE: ApiMode = {
   name: "standalone",
   usagePath: "api/v1/reports/usage",
   trendsPath: "api/v1/reports/usage/trends",
+  summaryPath: "api/v1/reports/usage/summary",
   signIn: true,
 };
 
@@ -30,6 +32,7 @@ export const AGGREGATED_MODE: ApiMode = {
   name: "aggregated",
   usagePath: "../usagereports/all-time",
   trendsPath: "../usagereports/all-time/trends",
+  summaryPath: "../usagereports/all-time/summary",
   signIn: false,
 };
 
@@ -115,6 +118,8 @@ export interface ApiClient {
   url(path: string, params: Record<string, string>): string;
   usageReport(query: RangeQuery, signal?: AbortSignal): Promise<UsageReport>;
   trends(query: TrendQuery, signal?: AbortSignal): Promise<UsageTrends>;
+  /** The range's headline figures without per-user rows. */
+  summary(query: RangeQuery, signal?: AbortSignal): Promise<UsageSummary>;
   downloadReport(query: RangeQuery, format: "csv" | "xlsx", signal?: AbortSignal): Promise<Download>;
 }
 
@@ -244,6 +249,9 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     },
     trends(query, signal) {
       return json<UsageTrends>(url(mode.trendsPath, { ...rangeParams(query), interval: query.interval }), signal);
+    },
+    summary(query, signal) {
+      return json<UsageSummary>(url(mode.summaryPath, rangeParams(query)), signal);
     },
     async downloadReport(query, format, signal) {
       const response = await request(url(mode.usagePath, { format, ...rangeParams(query) }), "*/*", signal);

@@ -75,6 +75,16 @@ export interface UsageReport {
   targetMetrics: TargetMetric[];
 }
 
+/** `GET /api/v1/reports/usage/summary`: a range's figures, as in the usage report. */
+export interface UsageSummary {
+  reportPeriod: { from: string; to: string };
+  activeUsers: number;
+  licensesUsed: number;
+  userSessions: number;
+  userSessionTimeSeconds: number;
+  ciSessions: number;
+}
+
 export type TrendInterval = "day" | "week" | "month";
 
 export interface TrendBucket {

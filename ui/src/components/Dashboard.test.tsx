@@ -199,7 +199,7 @@ describe("Dashboard behind kube-apiserver", () => {
     expect(screen.getAllByTestId("user-row")).toHaveLength(3);
     const paths = fetch.mock.calls.map(([input]) => new URL(String(input)).pathname);
     expect(new Set(paths)).toEqual(
-      new Set(["/apis/analytics.mirrord.metalbear.co/v1alpha1/usagereports/all-time", "/apis/analytics.mirrord.metalbear.co/v1alpha1/usagereports/all-time/trends"]),
+      new Set(["", "/trends", "/summary"].map((sub) => `/apis/analytics.mirrord.metalbear.co/v1alpha1/usagereports/all-time${sub}`)),
     );
     for (const [, init] of fetch.mock.calls as unknown as Array<[string, RequestInit]>) {
       const headers = init.headers as Record<string, string>;

@@ -1,4 +1,4 @@
-// The dashboard page: loads the data for the current view and lays out every section.
+// The dashboard: the header, the navigation between views, and the open view with its data.
 
 import { useCallback, useEffect, useState } from "react";
 import type { ApiClient, ApiError } from "../api/client";
@@ -8,7 +8,13 @@ import { loadRoi, saveRoi, type RoiSettings } from "../state/roi";
 import { saveBlob, usersToCsv } from "../state/csv";
 import type { Theme } from "../state/theme";
 import { useDashboardData } from "../state/useDashboardData";
+import { periodLabel } from "../state/comparison";
+import { PAGES, parsePage, withPage, type Page } from "../state/page";
+import { DEFAULT_INACTIVE_DAYS } from "../state/seats";
 import { displayedDays, parseViewState, serializeViewState, type RangeChoice, type ViewState } from "../state/viewState";
+import { readInactiveDays, SeatsView } from "../views/SeatsView";
+import { TargetsView } from "../views/TargetsView";
+import { UsersView } from "../views/UsersView";
 import { ClusterInfo } from "./ClusterInfo";
 import { Forbidden, LoadGate, Skeleton } from "./LoadGate";
 import { NoSessionsYet } from "./NoSessionsYet";
@@ -20,6 +26,7 @@ import { Timeframe } from "./Timeframe";
 import { UsageAnalytics, UserMetricsOmitted } from "./UsageAnalytics";
 import { UsageMetrics } from "./UsageMetrics";
 import { UserActivity } from "./UserActivity";
+import { ViewNavigation } from "./ViewNavigation";
 
 interface DashboardProps {
   client: ApiClient;
@@ -43,22 +50,50 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
   const [metric, setMetric] = useState<ActivityMetric>("time");
   const [xlsxBusy, setXlsxBusy] = useState(false);
   const [downloadError, setDownloadError] = useState<ApiError | null>(null);
+  const [page, setPage] = useState<Page>(() => parsePage(window.location.search));
+  const [inactiveDays, setInactiveDays] = useState(() => readInactiveDays(window.location.search));
+  const [seatsReady, setSeatsReady] = useState(false);
 
-  // Keep the view in the address so it can be shared; replace, not push, to keep Back useful.
+  // Keep the range in the address so it can be shared; replace, not push, to keep Back useful.
+  // Switching views pushes, so Back returns to the previous view.
   useEffect(() => {
-    const search = serializeViewState(view, window.location.search);
+    let search = withPage(serializeViewState(view, window.location.search), page);
+    const params = new URLSearchParams(search);
+    params.delete("inactiveDays");
+    if (page === "seats" && inactiveDays !== DEFAULT_INACTIVE_DAYS) params.set("inactiveDays", String(inactiveDays));
+    search = params.toString() ? `?${params}` : "";
     if (search !== window.location.search) {
-      window.history.replaceState(window.history.state, "", `${window.location.pathname}${search}${window.location.hash}`);
+      const push = parsePage(window.location.search) !== page;
+      const url = `${window.location.pathname}${search}${window.location.hash}`;
+      if (push) window.history.pushState(window.history.state, "", url);
+      else window.history.replaceState(window.history.state, "", url);
     }
-  }, [view]);
+  }, [view, page, inactiveDays]);
+
+  useEffect(() => {
+    const follow = () => {
+      setPage(parsePage(window.location.search));
+      setInactiveDays(readInactiveDays(window.location.search));
+    };
+    window.addEventListener("popstate", follow);
+    return () => window.removeEventListener("popstate", follow);
+  }, []);
+
+  // Moving to another view puts focus on its heading, as a page load would.
+  const navigate = useCallback((next: Page) => {
+    setPage(next);
+    setSeatsReady(false);
+    requestAnimationFrame(() => document.getElementById("view-title")?.focus());
+  }, []);
 
   const changeView = useCallback((next: ViewState) => setViewAt({ view: next, now: new Date() }), []);
   const onRefresh = useCallback(() => setViewAt((current) => ({ ...current, now: new Date() })), []);
   const data = useDashboardData(client, view, now, onRefresh, onUnauthorized);
-  const { report, trends } = data;
+  const { report, trends, previous } = data;
 
-  const ready =
+  const overviewReady =
     report.data !== null && !report.loading && !report.error && trends.data !== null && !trends.loading && !trends.error;
+  const ready = page === "seats" ? overviewReady && seatsReady : overviewReady;
   const noSessionsYet =
     report.data !== null && report.data.allTimeMetrics.totalSessionCount + report.data.allTimeMetrics.totalCiSessionCount === 0;
 
@@ -85,6 +120,23 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
     }
   }
 
+  const downloadNotice = downloadError && (
+    <div className="notice error" role="alert" data-testid="download-error">
+      {downloadError.kind === "forbidden" ? <Forbidden error={downloadError} /> : `The download failed: ${downloadError.message}`}
+    </div>
+  );
+
+  const userTable = (users: UserMetric[]) => (
+    <UserActivity
+      users={users}
+      primaryKey={view.primaryKey}
+      onPrimaryKey={changePrimaryKey}
+      onCsv={downloadCsv}
+      onXlsx={downloadXlsx}
+      xlsxBusy={xlsxBusy}
+    />
+  );
+
   function saveRoiSettings(settings: RoiSettings) {
     saveRoi(settings);
     setRoi(settings);
@@ -109,23 +161,30 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
         </div>
       </header>
 
-      <main className="content">
+      <ViewNavigation current={page} search={window.location.search} onNavigate={navigate} />
+
+      <main className="content" data-testid={`view-${page}`}>
+        <h2 id="view-title" className="visually-hidden" tabIndex={-1}>
+          {PAGES.find((entry) => entry.page === page)?.label}
+        </h2>
         {noSessionsYet && <NoSessionsYet />}
 
-        <Section
-          title="All-time usage"
-          testId="section-usage-metrics"
-          busy={report.loading}
-          actions={
-            <button type="button" className="button" onClick={() => setRoiOpen(true)} disabled={!report.data} data-testid="adjust-calculation">
-              Adjust calculation
-            </button>
-          }
-        >
-          <LoadGate state={report} onRetry={data.retryReport} skeleton={<Skeleton height={104} count={8} />}>
-            {(loaded) => <UsageMetrics report={loaded} roi={roi} />}
-          </LoadGate>
-        </Section>
+        {page === "overview" && (
+          <Section
+            title="All-time usage"
+            testId="section-usage-metrics"
+            busy={report.loading}
+            actions={
+              <button type="button" className="button" onClick={() => setRoiOpen(true)} disabled={!report.data} data-testid="adjust-calculation">
+                Adjust calculation
+              </button>
+            }
+          >
+            <LoadGate state={report} onRetry={data.retryReport} skeleton={<Skeleton height={104} count={8} />}>
+              {(loaded) => <UsageMetrics report={loaded} roi={roi} />}
+            </LoadGate>
+          </Section>
+        )}
 
         <Section title="Timeframe" testId="section-timeframe">
           <Timeframe
@@ -139,48 +198,68 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
           />
         </Section>
 
-        <Section title="Usage analytics" testId="section-usage-analytics" busy={report.loading || trends.loading}>
-          <UsageAnalytics
-            report={report}
-            trends={trends}
-            primaryKey={view.primaryKey}
-            metric={metric}
-            onMetric={setMetric}
+        {page === "overview" && (
+          <>
+            <Section title="Usage analytics" testId="section-usage-analytics" busy={report.loading || trends.loading}>
+              <UsageAnalytics
+                report={report}
+                previous={previous}
+                comparisonLabel={periodLabel(data.reportRange)}
+                trends={trends}
+                primaryKey={view.primaryKey}
+                metric={metric}
+                onMetric={setMetric}
+                theme={theme}
+                onRetryReport={data.retryReport}
+                onRetryTrends={data.retryTrends}
+              />
+            </Section>
+
+            <Section title="User activity" testId="section-user-activity" busy={report.loading}>
+              {downloadNotice}
+              <LoadGate state={report} onRetry={data.retryReport} skeleton={<Skeleton height={40} count={6} />}>
+                {(loaded) => (loaded.userMetrics ? userTable(loaded.userMetrics) : <UserMetricsOmitted reason={loaded.userMetricsOmitted ?? "not available to you."} />)}
+              </LoadGate>
+            </Section>
+
+            <Section title="Targets" testId="section-targets" busy={report.loading}>
+              <LoadGate state={report} onRetry={data.retryReport} skeleton={<Skeleton height={220} />}>
+                {(loaded) => <Targets targets={loaded.targetMetrics} theme={theme} />}
+              </LoadGate>
+            </Section>
+          </>
+        )}
+
+        {page === "users" && (
+          <Section title="Users" testId="section-users" busy={report.loading}>
+            {downloadNotice}
+            <LoadGate state={report} onRetry={data.retryReport} skeleton={<Skeleton height={300} count={2} />}>
+              {(loaded) => <UsersView report={loaded} primaryKey={view.primaryKey} theme={theme} table={userTable} />}
+            </LoadGate>
+          </Section>
+        )}
+
+        {page === "targets" && (
+          <Section title="Targets" testId="section-targets" busy={report.loading}>
+            <LoadGate state={report} onRetry={data.retryReport} skeleton={<Skeleton height={300} count={2} />}>
+              {(loaded) => <TargetsView targets={loaded.targetMetrics} theme={theme} />}
+            </LoadGate>
+          </Section>
+        )}
+
+        {page === "seats" && (
+          <SeatsView
+            client={client}
+            range={data.shownRange}
+            now={now}
+            licenses={report.data?.generalMetrics.totalLicenses ?? null}
+            inactiveDays={inactiveDays}
+            onInactiveDays={setInactiveDays}
+            onUnauthorized={onUnauthorized}
             theme={theme}
-            onRetryReport={data.retryReport}
-            onRetryTrends={data.retryTrends}
+            onReady={setSeatsReady}
           />
-        </Section>
-
-        <Section title="User activity" testId="section-user-activity" busy={report.loading}>
-          {downloadError && (
-            <div className="notice error" role="alert" data-testid="download-error">
-              {downloadError.kind === "forbidden" ? <Forbidden error={downloadError} /> : `The download failed: ${downloadError.message}`}
-            </div>
-          )}
-          <LoadGate state={report} onRetry={data.retryReport} skeleton={<Skeleton height={40} count={6} />}>
-            {(loaded) =>
-              loaded.userMetrics ? (
-                <UserActivity
-                  users={loaded.userMetrics}
-                  primaryKey={view.primaryKey}
-                  onPrimaryKey={changePrimaryKey}
-                  onCsv={downloadCsv}
-                  onXlsx={downloadXlsx}
-                  xlsxBusy={xlsxBusy}
-                />
-              ) : (
-                <UserMetricsOmitted reason={loaded.userMetricsOmitted ?? "not available to you."} />
-              )
-            }
-          </LoadGate>
-        </Section>
-
-        <Section title="Targets" testId="section-targets" busy={report.loading}>
-          <LoadGate state={report} onRetry={data.retryReport} skeleton={<Skeleton height={220} />}>
-            {(loaded) => <Targets targets={loaded.targetMetrics} theme={theme} />}
-          </LoadGate>
-        </Section>
+        )}
       </main>
 
       {roiOpen && report.data && (

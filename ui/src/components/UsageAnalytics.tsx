@@ -2,31 +2,126 @@
 // trend over time.
 
 import { useId } from "react";
-import type { PrimaryKey, UsageReport, UsageTrends } from "../api/types";
+import type { PrimaryKey, UsageReport, UsageSummary, UsageTrends, UserMetric } from "../api/types";
 import { ActivityPie } from "../charts/ActivityPie";
 import type { ActivityMetric } from "../charts/TopUsersChart";
 import { TopUsersChart } from "../charts/TopUsersChart";
 import { TrendChart } from "../charts/TrendChart";
-import { formatCount, formatDurationLong, formatDurationShort } from "../format";
+import { EMPTY, formatCount, formatDurationLong, formatDurationShort } from "../format";
+import { describeChange } from "../state/comparison";
+import { userLabel } from "../state/userTable";
 import type { Theme } from "../state/theme";
 import type { Loadable } from "../state/useDashboardData";
 import { ANALYST_ROLE, LoadGate, Skeleton } from "./LoadGate";
 import { MetricCard } from "./MetricCard";
+import { Sparkline } from "./Sparkline";
 
-export function RangeSummary({ report }: { report: UsageReport }) {
+/** The figures of a report that the summary endpoint gives for another range. */
+export function summaryOf(report: UsageReport): UsageSummary {
+  const g = report.generalMetrics;
+  return {
+    reportPeriod: g.reportPeriod,
+    activeUsers: g.activeUsers,
+    licensesUsed: g.licensesUsed,
+    userSessions: g.userSessions,
+    userSessionTimeSeconds: g.userSessionTimeSeconds,
+    ciSessions: report.ciMetrics.totalCiSessions,
+  };
+}
+
+/** The most active user of the range: the longest total session time, ties broken by id. */
+export function champion(users: readonly UserMetric[]): UserMetric | null {
+  let best: UserMetric | null = null;
+  for (const user of users) {
+    if (user.id === null || user.sessionCount === 0) continue;
+    if (
+      !best ||
+      user.totalSessionTimeSeconds > best.totalSessionTimeSeconds ||
+      (user.totalSessionTimeSeconds === best.totalSessionTimeSeconds && user.id < (best.id ?? ""))
+    ) {
+      best = user;
+    }
+  }
+  return best;
+}
+
+function ChampionCard({ report, primaryKey }: { report: UsageReport; primaryKey: PrimaryKey }) {
+  if (!report.userMetrics) {
+    return (
+      <MetricCard id="champion" label="Champion" text={EMPTY} hint={`Needs the ${ANALYST_ROLE} role`} />
+    );
+  }
+  const best = champion(report.userMetrics);
+  return (
+    <MetricCard
+      id="champion"
+      label="Champion"
+      text={best ? userLabel(best, primaryKey) : EMPTY}
+      value={best?.id ?? ""}
+      hint={best ? `${formatDurationLong(best.totalSessionTimeSeconds)} in ${formatCount(best.sessionCount)} sessions` : "No user sessions in this range"}
+    />
+  );
+}
+
+interface RangeSummaryProps {
+  report: UsageReport;
+  primaryKey: PrimaryKey;
+  /** The same figures for the previous period of equal length, when there is one. */
+  previous?: UsageSummary | null;
+  comparisonLabel?: string;
+  trends?: UsageTrends | null;
+}
+
+export function RangeSummary({ report, primaryKey, previous, comparisonLabel = "", trends }: RangeSummaryProps) {
   const { activeUsers, userSessions, userSessionTimeSeconds } = report.generalMetrics;
+  const buckets = trends?.buckets ?? [];
+  const current = summaryOf(report);
+  const delta = (pick: (s: UsageSummary) => number) => (previous ? describeChange(pick(current), pick(previous), comparisonLabel) : null);
   return (
     <div className="metric-grid compact" data-testid="range-summary">
-      <MetricCard id="range-active-users" label="Active users" text={formatCount(activeUsers)} value={activeUsers} />
-      <MetricCard id="range-user-sessions" label="User sessions" text={formatCount(userSessions)} value={userSessions} />
-      <MetricCard id="range-session-time" label="User session time" text={formatDurationLong(userSessionTimeSeconds)} value={userSessionTimeSeconds} />
-      <MetricCard id="range-ci-sessions" label="CI sessions" text={formatCount(report.ciMetrics.totalCiSessions)} value={report.ciMetrics.totalCiSessions} />
+      <MetricCard
+        id="range-active-users"
+        label="Active users"
+        text={formatCount(activeUsers)}
+        value={activeUsers}
+        delta={delta((s) => s.activeUsers)}
+      >
+        <Sparkline values={buckets.map((b) => b.activeUsers)} testId="sparkline-active-users" />
+      </MetricCard>
+      <MetricCard
+        id="range-user-sessions"
+        label="User sessions"
+        text={formatCount(userSessions)}
+        value={userSessions}
+        delta={delta((s) => s.userSessions)}
+      >
+        <Sparkline values={buckets.map((b) => b.userSessions)} testId="sparkline-user-sessions" />
+      </MetricCard>
+      <MetricCard
+        id="range-session-time"
+        label="User session time"
+        text={formatDurationLong(userSessionTimeSeconds)}
+        value={userSessionTimeSeconds}
+        delta={delta((s) => s.userSessionTimeSeconds)}
+      >
+        <Sparkline values={buckets.map((b) => b.sessionTimeSeconds)} testId="sparkline-session-time" />
+      </MetricCard>
+      <MetricCard
+        id="range-ci-sessions"
+        label="CI sessions"
+        text={formatCount(report.ciMetrics.totalCiSessions)}
+        value={report.ciMetrics.totalCiSessions}
+        delta={delta((s) => s.ciSessions)}
+      >
+        <Sparkline values={buckets.map((b) => b.ciSessions)} testId="sparkline-ci-sessions" />
+      </MetricCard>
       <MetricCard
         id="range-avg-ci-duration"
         label="Average CI session"
         text={formatDurationShort(report.ciMetrics.avgCiSessionDurationSeconds)}
         value={report.ciMetrics.avgCiSessionDurationSeconds}
       />
+      <ChampionCard report={report} primaryKey={primaryKey} />
     </div>
   );
 }
@@ -68,6 +163,8 @@ export function UserMetricsOmitted({ reason }: { reason: string }) {
 
 interface UsageAnalyticsProps {
   report: Loadable<UsageReport>;
+  previous: Loadable<UsageSummary>;
+  comparisonLabel: string;
   trends: Loadable<UsageTrends>;
   primaryKey: PrimaryKey;
   metric: ActivityMetric;
@@ -77,11 +174,13 @@ interface UsageAnalyticsProps {
   onRetryTrends: () => void;
 }
 
-export function UsageAnalytics({ report, trends, primaryKey, metric, onMetric, theme, onRetryReport, onRetryTrends }: UsageAnalyticsProps) {
+export function UsageAnalytics({ report, previous, comparisonLabel, trends, primaryKey, metric, onMetric, theme, onRetryReport, onRetryTrends }: UsageAnalyticsProps) {
   return (
     <>
       <LoadGate state={report} onRetry={onRetryReport} skeleton={<Skeleton height={72} count={1} />}>
-        {(data) => <RangeSummary report={data} />}
+        {(data) => (
+          <RangeSummary report={data} primaryKey={primaryKey} previous={previous.data} comparisonLabel={comparisonLabel} trends={trends.data} />
+        )}
       </LoadGate>
       <div className="analytics-toolbar">
         <MetricToggle metric={metric} onChange={onMetric} />

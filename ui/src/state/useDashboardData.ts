@@ -3,7 +3,8 @@
 
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { ApiError, type ApiClient } from "../api/client";
-import type { TrendInterval, UsageReport, UsageTrends } from "../api/types";
+import type { TrendInterval, UsageReport, UsageSummary, UsageTrends } from "../api/types";
+import { previousPeriod } from "./comparison";
 import { BEGINNING_OF_TIME, chooseInterval, resolveRange, type TimeRange, type ViewState } from "./viewState";
 
 export interface Loadable<T> {
@@ -17,6 +18,8 @@ const INITIAL: Loadable<never> = { data: null, loading: true, error: null };
 export interface DashboardData {
   report: Loadable<UsageReport>;
   trends: Loadable<UsageTrends>;
+  /** The figures of the previous period of equal length; null data for "All", which has none. */
+  previous: Loadable<UsageSummary>;
   /** The range the report was asked for. */
   reportRange: TimeRange;
   /** The range shown in the date inputs and the trend chart ("All" starts at the first session). */
@@ -42,6 +45,7 @@ export function useDashboardData(
 ): DashboardData {
   const [report, setReport] = useState<Loadable<UsageReport>>(INITIAL);
   const [trends, setTrends] = useState<Loadable<UsageTrends>>(INITIAL);
+  const [previous, setPrevious] = useState<Loadable<UsageSummary>>(INITIAL);
   const [reportAttempt, setReportAttempt] = useState(0);
   const [trendsAttempt, setTrendsAttempt] = useState(0);
   const [lastUpdated, setLastUpdated] = useState<Date | null>(null);
@@ -62,6 +66,24 @@ export function useDashboardData(
 
   const reportFrom = reportRange.from.getTime();
   const reportTo = reportRange.to.getTime();
+  // The comparison is a hint on the cards: it fails quietly (the cards just omit it).
+  useEffect(() => {
+    if (isAll) {
+      setPrevious({ data: null, loading: false, error: null });
+      return;
+    }
+    const abort = new AbortController();
+    const range = previousPeriod({ from: new Date(reportFrom), to: new Date(reportTo) });
+    setPrevious({ data: null, loading: true, error: null });
+    client.summary({ ...range, primaryKey: view.primaryKey }, abort.signal).then(
+      (data) => setPrevious({ data, loading: false, error: null }),
+      (error: unknown) => {
+        if (!abort.signal.aborted) setPrevious({ data: null, loading: false, error: asApiError(error) });
+      },
+    );
+    return () => abort.abort();
+  }, [client, isAll, reportFrom, reportTo, view.primaryKey, reportAttempt]);
+
   useEffect(() => {
     const abort = new AbortController();
     setReport((previous) => ({ ...previous, loading: true, error: null }));
@@ -112,5 +134,5 @@ export function useDashboardData(
     retryTrends();
   }, [onRefresh, retryReport, retryTrends]);
 
-  return { report, trends, reportRange, shownRange, interval, lastUpdated, refresh, retryReport, retryTrends };
+  return { report, trends, previous, reportRange, shownRange, interval, lastUpdated, refresh, retryReport, retryTrends };
 }

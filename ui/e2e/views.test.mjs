@@ -1,7 +1,8 @@
-// Browser tests of each view of the dashboard (Overview, Users, Targets, Seats) against the real
-// `mirrord-usage serve` fed the same data set as dashboard.test.mjs: each view shows the API's
-// numbers for its own requests, keeps its state in the URL, works with the keyboard, says what is
-// missing when per-user data is not allowed, and has no axe-core violation in light or dark.
+// Browser tests of each view of the dashboard (Overview, Users, Targets, Seats, Adoption, ROI)
+// against the real `mirrord-usage serve` fed the same data set as dashboard.test.mjs: each view
+// shows the API's numbers for its own requests, keeps its state in the URL, works with the
+// keyboard, says what is missing when per-user data is not allowed, and has no axe-core violation
+// in light or dark.
 
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
@@ -184,6 +185,41 @@ describe("dashboard views against mirrord-usage serve", { concurrency: false }, 
     await context.close();
   });
 
+  test("adoption: new users per week, users ever and returning users match the API", async () => {
+    const { page, log, context } = await open(`${BIG}&view=adoption`);
+    await recordTiming(page, "adoption");
+    const weekly = log.requests.filter((u) => isTrends(u) && new URL(u).searchParams.get("interval") === "week").at(-1);
+    const monthly = log.requests.filter((u) => isTrends(u) && new URL(u).searchParams.get("interval") === "month").at(-1);
+    const added = (await api(weekly)).buckets.reduce((sum, b) => sum + b.newUsers, 0);
+    assert.equal(await dataValue(page, "metric-adoption-new-users-value"), added);
+    assert.equal(await dataValue(page, "metric-adoption-users-ever-value"), (await api(monthly)).buckets.reduce((sum, b) => sum + b.newUsers, 0));
+    const users = (await api(lastRequest(log, isUsageJson))).userMetrics.filter((u) => u.id !== null);
+    assert.equal(await dataValue(page, "metric-adoption-returning-value"), users.filter((u) => u.sessionCount > 1).length);
+    assert.equal(await dataValue(page, "metric-adoption-one-time-value"), users.filter((u) => u.sessionCount === 1).length);
+    await context.close();
+  });
+
+  test("ROI: the figures follow the inputs, scaled from the range to a year, and are remembered", async () => {
+    const { page, log, context } = await open(`${BIG}&view=roi`);
+    await recordTiming(page, "roi");
+    const report = await api(lastRequest(log, isUsageJson));
+    const usage = new URL(lastRequest(log, isUsageJson));
+    const weeks = (Date.parse(usage.searchParams.get("to")) - Date.parse(usage.searchParams.get("from"))) / (7 * DAY_MS);
+    await page.fill(testId("roi-developers"), "50");
+    await page.fill(testId("roi-hourly-cost"), "100");
+    await page.fill(testId("roi-licence"), "20,000");
+    const userHoursPerWeek = (report.generalMetrics.userSessions * 15) / 60 / weeks;
+    const ciHoursPerWeek = (report.ciMetrics.totalCiSessions * 15) / 60 / weeks;
+    const yearly = (userHoursPerWeek + ciHoursPerWeek) * (365 / 7);
+    const close = (a, b) => Math.abs(a - b) <= Math.max(1e-6, Math.abs(b) * 1e-9);
+    assert.ok(close(await dataValue(page, "metric-roi-hours-per-developer-value"), userHoursPerWeek / 50));
+    assert.ok(close(await dataValue(page, "metric-roi-net-value"), yearly * 100 - 20_000));
+    await page.reload();
+    await waitReady(page);
+    assert.equal(await page.inputValue(testId("roi-licence")), "20000", "the inputs outlive a reload");
+    await context.close();
+  });
+
   test("the navigation works with the keyboard alone, keeps the range, and Back returns", async () => {
     const { page, context } = await open(BIG);
     await page.focus(testId("nav-users"));
@@ -230,7 +266,7 @@ describe("dashboard views against mirrord-usage serve", { concurrency: false }, 
   });
 
   test("every view, light and dark, desktop and narrow: no axe-core violation, no sideways scrolling", async () => {
-    for (const view of ["overview", "users", "targets", "seats"]) {
+    for (const view of ["overview", "users", "targets", "seats", "adoption", "roi"]) {
       for (const [colorScheme, name, viewport] of [
         ["light", "desktop", DESKTOP],
         ["dark", "narrow", NARROW],

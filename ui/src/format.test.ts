@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  formatAmount,
   formatAxisHours,
   formatBucketLabel,
   formatCompactUp,
@@ -9,6 +10,7 @@ import {
   formatDurationLong,
   formatDurationShort,
   formatHours,
+  formatMultiple,
   formatSessionsRoundedUp,
   roundUpSessions,
 } from "./format";
@@ -150,5 +152,14 @@ describe("counts and dates", () => {
   it("labels trend buckets by interval", () => {
     expect(formatBucketLabel("2026-11-02T00:00:00Z", "day")).toBe("Nov 2");
     expect(formatBucketLabel("2026-11-01T00:00:00Z", "month")).toBe("Nov 2026");
+  });
+});
+
+describe("money and multiples", () => {
+  it("shows whole units and one decimal of a multiple", () => {
+    expect(formatAmount(12345.6)).toBe("12,346");
+    expect(formatAmount(-500)).toBe("-500");
+    expect(formatMultiple(2.345)).toBe("2.3×");
+    expect(formatMultiple(null)).toBe("—");
   });
 });

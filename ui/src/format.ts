@@ -194,3 +194,15 @@ export function formatPercent(fraction: number): string {
   if (!Number.isFinite(fraction)) return EMPTY;
   return `${oneDecimalFormat.format(fraction * 100)}%`;
 }
+
+/** A sum of money in the viewer's currency, whole units: `12345.6` -> `"12,346"`. */
+export function formatAmount(n: number): string {
+  if (!Number.isFinite(n)) return EMPTY;
+  return integerFormat.format(n);
+}
+
+/** A ratio as a multiple: `2.345` -> `"2.3×"`. */
+export function formatMultiple(n: number | null): string {
+  if (n == null || !Number.isFinite(n)) return EMPTY;
+  return `${oneDecimalFormat.format(n)}×`;
+}

@@ -12,6 +12,8 @@ import { periodLabel } from "../state/comparison";
 import { PAGES, parsePage, withPage, type Page } from "../state/page";
 import { DEFAULT_INACTIVE_DAYS } from "../state/seats";
 import { displayedDays, parseViewState, serializeViewState, type RangeChoice, type ViewState } from "../state/viewState";
+import { AdoptionView } from "../views/AdoptionView";
+import { RoiView } from "../views/RoiView";
 import { readInactiveDays, SeatsView } from "../views/SeatsView";
 import { TargetsView } from "../views/TargetsView";
 import { UsersView } from "../views/UsersView";
@@ -52,7 +54,8 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
   const [downloadError, setDownloadError] = useState<ApiError | null>(null);
   const [page, setPage] = useState<Page>(() => parsePage(window.location.search));
   const [inactiveDays, setInactiveDays] = useState(() => readInactiveDays(window.location.search));
-  const [seatsReady, setSeatsReady] = useState(false);
+  // Views that load data of their own say when it is in.
+  const [viewReady, setViewReady] = useState(false);
 
   // Keep the range in the address so it can be shared; replace, not push, to keep Back useful.
   // Switching views pushes, so Back returns to the previous view.
@@ -73,6 +76,7 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
   useEffect(() => {
     const follow = () => {
       setPage(parsePage(window.location.search));
+      setViewReady(false);
       setInactiveDays(readInactiveDays(window.location.search));
     };
     window.addEventListener("popstate", follow);
@@ -82,7 +86,7 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
   // Moving to another view puts focus on its heading, as a page load would.
   const navigate = useCallback((next: Page) => {
     setPage(next);
-    setSeatsReady(false);
+    setViewReady(false);
     requestAnimationFrame(() => document.getElementById("view-title")?.focus());
   }, []);
 
@@ -93,7 +97,7 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
 
   const overviewReady =
     report.data !== null && !report.loading && !report.error && trends.data !== null && !trends.loading && !trends.error;
-  const ready = page === "seats" ? overviewReady && seatsReady : overviewReady;
+  const ready = page === "seats" || page === "adoption" ? overviewReady && viewReady : overviewReady;
   const noSessionsYet =
     report.data !== null && report.data.allTimeMetrics.totalSessionCount + report.data.allTimeMetrics.totalCiSessionCount === 0;
 
@@ -257,8 +261,32 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
             onInactiveDays={setInactiveDays}
             onUnauthorized={onUnauthorized}
             theme={theme}
-            onReady={setSeatsReady}
+            onReady={setViewReady}
           />
+        )}
+
+        {page === "adoption" && report.data && (
+          <AdoptionView
+            client={client}
+            report={report.data}
+            range={data.shownRange}
+            now={now}
+            primaryKey={view.primaryKey}
+            onUnauthorized={onUnauthorized}
+            theme={theme}
+            onReady={setViewReady}
+          />
+        )}
+        {page === "roi" && (
+          <LoadGate state={report} onRetry={data.retryReport} skeleton={<Skeleton height={104} count={4} />}>
+            {(loaded) => <RoiView report={loaded} range={data.shownRange} minutes={roi} onAdjustMinutes={() => setRoiOpen(true)} />}
+          </LoadGate>
+        )}
+
+        {page === "adoption" && !report.data && (
+          <LoadGate state={report} onRetry={data.retryReport} skeleton={<Skeleton height={240} count={2} />}>
+            {() => null}
+          </LoadGate>
         )}
       </main>
 

@@ -1,13 +1,15 @@
 // Which view of the dashboard is open, kept in the URL (`?view=users`) beside the range so an
 // address opens the same view for whoever it is shared with.
 
-export type Page = "overview" | "users" | "targets" | "seats";
+export type Page = "overview" | "users" | "targets" | "seats" | "adoption" | "roi";
 
 export const PAGES: ReadonlyArray<{ page: Page; label: string }> = [
   { page: "overview", label: "Overview" },
   { page: "users", label: "Users" },
   { page: "targets", label: "Targets" },
   { page: "seats", label: "Seats" },
+  { page: "adoption", label: "Adoption" },
+  { page: "roi", label: "ROI" },
 ];
 
 export const DEFAULT_PAGE: Page = "overview";

@@ -2,14 +2,14 @@
 // it (the seats an admin can reclaim). Seats are counted by machine, whatever the primary key.
 
 import { useEffect, useId, useMemo, useState } from "react";
-import { ApiError, type ApiClient } from "../api/client";
+import type { ApiClient, ApiError } from "../api/client";
 import type { UsageReport, UsageTrends, UserMetric } from "../api/types";
 import { SeatsChart } from "../charts/SeatsChart";
 import { EMPTY, formatCount, formatDateTime } from "../format";
 import { saveBlob, usersToCsv } from "../state/csv";
 import { DEFAULT_INACTIVE_DAYS, idleDays, inactiveSeats, MAX_INACTIVE_DAYS, parseInactiveDays } from "../state/seats";
 import type { Theme } from "../state/theme";
-import type { Loadable } from "../state/useDashboardData";
+import { useLoad } from "../state/useLoad";
 import { BEGINNING_OF_TIME, chooseInterval, toDay, type TimeRange } from "../state/viewState";
 import { PAGE_SIZE, pageCount, pageOf } from "../state/userTable";
 import { LoadGate, Skeleton } from "../components/LoadGate";
@@ -17,29 +17,6 @@ import { MetricCard } from "../components/MetricCard";
 import { Pagination } from "../components/Pagination";
 import { Section } from "../components/Section";
 import { UserMetricsOmitted } from "../components/UsageAnalytics";
-
-const INITIAL: Loadable<never> = { data: null, loading: true, error: null };
-
-function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, onUnauthorized: (error: ApiError) => void, key: string): [Loadable<T>, () => void] {
-  const [state, setState] = useState<Loadable<T>>(INITIAL);
-  const [attempt, setAttempt] = useState(0);
-  useEffect(() => {
-    const abort = new AbortController();
-    setState((previous) => ({ ...previous, loading: true, error: null }));
-    load(abort.signal).then(
-      (data) => setState({ data, loading: false, error: null }),
-      (error: unknown) => {
-        if (abort.signal.aborted) return;
-        const apiError = error instanceof ApiError ? error : new ApiError("failed", String(error));
-        if (apiError.kind === "unauthorized") onUnauthorized(apiError);
-        setState((previous) => ({ ...previous, loading: false, error: apiError }));
-      },
-    );
-    return () => abort.abort();
-    // `key` stands for everything `load` depends on.
-  }, [key, attempt]);
-  return [state, () => setAttempt((n) => n + 1)];
-}
 
 /** The inactive-seat cut-off in the URL (`?inactiveDays=60`), default 30. */
 export function readInactiveDays(search: string): number {

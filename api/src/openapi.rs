@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document of the plain HTTP API, served at `/openapi.json`. Schemas come from
 //! the wire types themselves, so the document cannot drift from what the server sends.
 
+use mirrord_usage_crds::analytics::{MirrordSession, ObjectList};
 use mirrord_usage_crds::event::{EventBatch, IngestResponse};
 use mirrord_usage_crds::report::{TrendReport, UsageReport, UsageSummary};
 use schemars::generate::SchemaSettings;
@@ -29,6 +30,7 @@ pub fn document() -> Value {
     let report = generator.subschema_for::<UsageReport>();
     let trends = generator.subschema_for::<TrendReport>();
     let summary = generator.subschema_for::<UsageSummary>();
+    let sessions = generator.subschema_for::<ObjectList<MirrordSession>>();
     let mut schemas = serde_json::Map::new();
     for (name, schema) in generator.take_definitions(true) {
         schemas.insert(name, schema);
@@ -107,11 +109,31 @@ pub fn document() -> Value {
             "/api/v1/reports/usage/summary": {"get": {
                 "summary": "The headline figures of a range, without per-user rows",
                 "description": "What the dashboard compares with the previous period of equal length; the same numbers as the usage report's.",
-                "parameters": range,
+                "parameters": range.clone(),
                 "responses": {
                     "200": {"description": "The range's figures.", "content": {"application/json": {"schema": summary}}},
                     "400": error_response("A malformed parameter, or from not before to."),
                     "401": error_response("Missing or wrong credentials.")
+                }
+            }},
+            "/api/v1/reports/usage/sessions": {"get": {
+                "summary": "The session audit log, newest first, a page at a time",
+                "description": "The same list as the aggregated API's mirrordsessions: sessions running at some point of [from, to).",
+                "parameters": [
+                    time_parameter("from", "Sessions running at or after this time (RFC 3339)."),
+                    time_parameter("to", "Sessions started before this time (RFC 3339). Default: now."),
+                    {"name": "user", "in": "query", "required": false, "schema": {"type": "string"}, "description": "Exact Kubernetes user, client user or machine id."},
+                    {"name": "namespace", "in": "query", "required": false, "schema": {"type": "string"}, "description": "Exact namespace of the target."},
+                    {"name": "ci", "in": "query", "required": false, "schema": {"type": "string", "enum": ["true", "false"]}, "description": "true: only CI sessions; false: none."},
+                    {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "default": 500, "maximum": 5000}, "description": "Sessions per page."},
+                    {"name": "continue", "in": "query", "required": false, "schema": {"type": "string"}, "description": "metadata.continue of the previous page."}
+                ],
+                "responses": {
+                    "200": {"description": "One page; metadata.continue is set when more sessions match.", "content": {"application/json": {"schema": sessions}}},
+                    "400": error_response("A malformed parameter."),
+                    "401": error_response("Missing or wrong credentials."),
+                    "403": error_response("The caller may not list mirrordsessions."),
+                    "410": error_response("A continue token that is not (or no longer) valid.")
                 }
             }}
         }

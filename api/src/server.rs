@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router, middleware};
 use chrono::{DateTime, Utc};
 use mirrord_usage_crds::MAX_INGEST_BODY_BYTES;
+use mirrord_usage_crds::analytics::{MirrordSession, ObjectList};
 use mirrord_usage_crds::event::IngestResponse;
 use mirrord_usage_crds::report::{Interval, PrimaryKey, TrendReport, UsageReport, UsageSummary};
 use tokio::net::TcpListener;
@@ -65,6 +66,7 @@ pub fn api_routes(state: AppState) -> Router {
         .route("/v1/reports/usage", get(get_usage_report))
         .route("/v1/reports/usage/trends", get(get_trends))
         .route("/v1/reports/usage/summary", get(get_summary))
+        .route("/v1/reports/usage/sessions", get(get_sessions))
         .fallback(api_not_found)
         .layer(middleware::from_fn_with_state(state.auth.clone(), auth::authenticate))
         .with_state(state)
@@ -442,4 +444,19 @@ async fn get_summary(
     let range = range_params(&params, state.clock.now())?;
     state.auth.require(&principal, Permission::ReadReports).await?;
     Ok(Json(UsageSummary::of(&state.compute_usage_report(range).await?)))
+}
+
+/// The session audit log, as the aggregated API's `mirrordsessions` lists it.
+async fn get_sessions(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<ObjectList<MirrordSession>>, ApiError> {
+    state.auth.require(&principal, Permission::ReadSessions).await?;
+    let (sessions, continue_token) = crate::aggregated::session_page(&state, &params).await?;
+    Ok(Json(ObjectList::new(
+        MirrordSession::LIST_KIND,
+        sessions,
+        continue_token,
+    )))
 }

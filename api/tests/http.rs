@@ -441,6 +441,45 @@ async fn the_summary_of_a_range_is_the_reports_figures_without_rows() {
 }
 
 #[tokio::test]
+async fn the_session_log_pages_through_the_sessions_newest_first_with_filters() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    server.post_events(history()).await;
+    let ids = |list: &Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["sessionId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, first) = server.get("/api/v1/reports/usage/sessions?limit=4").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["kind"], "MirrordSessionList");
+    assert_eq!(ids(&first), ["run", "ci1", "a2", "b1"]);
+    assert_eq!(first["items"][0]["running"], true);
+    let token = first["metadata"]["continue"].as_str().unwrap();
+    let (_, second) = server
+        .get(&format!("/api/v1/reports/usage/sessions?limit=4&continue={token}"))
+        .await;
+    assert_eq!(ids(&second), ["a1", "c1"]);
+    assert!(
+        second["metadata"].get("continue").is_none_or(Value::is_null),
+        "{second}"
+    );
+
+    let (_, alice) = server
+        .get("/api/v1/reports/usage/sessions?user=alice&from=2026-11-03T00:00:00Z")
+        .await;
+    assert_eq!(ids(&alice), ["a2"]);
+    let (_, ci) = server.get("/api/v1/reports/usage/sessions?ci=true").await;
+    assert_eq!(ids(&ci), ["ci1"]);
+    let (status, bad) = server.get("/api/v1/reports/usage/sessions?ci=maybe").await;
+    assert_eq!(status, 400, "{bad}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_restart_on_the_same_file_gives_the_same_report() {
     let (_dir, db) = temp_db();
     let server = TestServer::start(&db, NOW).await;

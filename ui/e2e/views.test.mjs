@@ -1,8 +1,8 @@
-// Browser tests of each view of the dashboard (Overview, Users, Targets, Seats, Adoption, ROI)
-// against the real `mirrord-usage serve` fed the same data set as dashboard.test.mjs: each view
-// shows the API's numbers for its own requests, keeps its state in the URL, works with the
-// keyboard, says what is missing when per-user data is not allowed, and has no axe-core violation
-// in light or dark.
+// Browser tests of each view of the dashboard (Overview, Users, Targets, Seats, Adoption, Session
+// log, ROI) against the real `mirrord-usage serve` fed the same data set as dashboard.test.mjs:
+// each view shows the API's numbers for its own requests, keeps its state in the URL, works with
+// the keyboard, says what is missing when per-user data is not allowed, and has no axe-core
+// violation in light or dark.
 
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
@@ -76,6 +76,7 @@ async function recordTiming(page, name) {
   timings.push([name, Math.round(await page.evaluate(() => window.__paintedAt))]);
 }
 
+const isSessions = (url) => /\/reports\/usage\/sessions$/.test(new URL(url).pathname);
 const isSummary = (url) => /\/reports\/usage\/summary$/.test(new URL(url).pathname);
 const isMachineTrends = (url) => isTrends(url) && new URL(url).searchParams.get("primaryKey") === "machineId";
 const isAllTimeMachines = (url) =>
@@ -220,6 +221,39 @@ describe("dashboard views against mirrord-usage serve", { concurrency: false }, 
     await context.close();
   });
 
+  test("session log: pages and filters give the API's rows; without the auditor role it says so", async () => {
+    const { page, log, context } = await open(`${BIG}&view=log`);
+    await recordTiming(page, "session log");
+    const rows = () => page.$$eval(testId("log-row"), (els) => els.map((el) => el.getAttribute("data-id")));
+    const first = await api(lastRequest(log, isSessions));
+    assert.deepEqual(await rows(), first.items.map((s) => s.sessionId));
+    assert.equal(first.items.length, 50);
+    await page.click(testId("log-next"));
+    await page.waitForSelector(`${testId("log-table")}[data-page="2"]`);
+    await waitReady(page);
+    const second = await api(lastRequest(log, isSessions));
+    assert.equal(new URL(lastRequest(log, isSessions)).searchParams.get("continue"), first.metadata.continue);
+    assert.deepEqual(await rows(), second.items.map((s) => s.sessionId));
+
+    const user = first.items.find((s) => s.kubernetesUsername)?.kubernetesUsername;
+    await page.fill(testId("log-user"), user);
+    await page.selectOption(testId("log-ci"), "users");
+    await page.press(testId("log-user"), "Enter");
+    await page.waitForFunction(() => new URLSearchParams(location.search).get("ci") === "false");
+    await page.waitForSelector(`${testId("log-table")}[data-page="1"]`);
+    await waitReady(page);
+    const filtered = await api(lastRequest(log, isSessions));
+    assert.ok(filtered.items.length > 0 && filtered.items.every((s) => s.kubernetesUsername === user && s.ci === null));
+    assert.deepEqual(await rows(), filtered.items.map((s) => s.sessionId));
+    await context.close();
+
+    const denied = await open("view=log", {
+      init: (p) => p.route((url) => isSessions(url.toString()), (route) => route.fulfill({ status: 403, json: { error: "forbidden", message: "denied", details: [] } })),
+    });
+    assert.match(await text(denied.page, "log-forbidden"), /mirrord-usage-auditor role/);
+    await denied.context.close();
+  });
+
   test("the navigation works with the keyboard alone, keeps the range, and Back returns", async () => {
     const { page, context } = await open(BIG);
     await page.focus(testId("nav-users"));
@@ -266,7 +300,7 @@ describe("dashboard views against mirrord-usage serve", { concurrency: false }, 
   });
 
   test("every view, light and dark, desktop and narrow: no axe-core violation, no sideways scrolling", async () => {
-    for (const view of ["overview", "users", "targets", "seats", "adoption", "roi"]) {
+    for (const view of ["overview", "users", "targets", "seats", "adoption", "log", "roi"]) {
       for (const [colorScheme, name, viewport] of [
         ["light", "desktop", DESKTOP],
         ["dark", "narrow", NARROW],

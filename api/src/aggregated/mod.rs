@@ -384,6 +384,29 @@ fn session_object(record: SessionRecord, now: Micros) -> MirrordSession {
     }
 }
 
+/// One page of the session audit log for these query parameters, with the token of the next;
+/// the one store query behind `kubectl get mirrordsessions` and the dashboard's session log.
+pub(crate) async fn session_page(
+    app: &AppState,
+    params: &HashMap<String, String>,
+) -> Result<(Vec<MirrordSession>, Option<String>), ApiError> {
+    let now = app.clock.now();
+    let query = session_query(params, now)?;
+    let store = app.store.clone();
+    let page = tokio::task::spawn_blocking(move || store.sessions(&query))
+        .await
+        .map_err(|error| ApiError::internal(&crate::Error::Task(error.to_string())))?
+        .map_err(ApiError::from)?;
+    let now = calendar::to_micros(now);
+    let continue_token = page.next.map(|cursor| cursor.encode());
+    let sessions = page
+        .sessions
+        .into_iter()
+        .map(|record| session_object(record, now))
+        .collect();
+    Ok((sessions, continue_token))
+}
+
 async fn list_sessions(
     State(state): State<Aggregated>,
     Extension(principal): Extension<Principal>,
@@ -391,20 +414,7 @@ async fn list_sessions(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Status> {
     state.app.auth.require(&principal, Permission::ReadSessions).await?;
-    let now = state.app.clock.now();
-    let query = session_query(&params, now)?;
-    let store = state.app.store.clone();
-    let page = tokio::task::spawn_blocking(move || store.sessions(&query))
-        .await
-        .map_err(|error| ApiError::internal(&crate::Error::Task(error.to_string())))?
-        .map_err(ApiError::from)?;
-    let now = calendar::to_micros(now);
-    let continue_token = page.next.map(|cursor| cursor.encode());
-    let sessions: Vec<MirrordSession> = page
-        .sessions
-        .into_iter()
-        .map(|record| session_object(record, now))
-        .collect();
+    let (sessions, continue_token) = session_page(&state.app, &params).await?;
     Ok(list_response(
         &headers,
         MirrordSession::LIST_KIND,

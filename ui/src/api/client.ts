@@ -2,7 +2,7 @@
 // page's own URL by default) so the same build works at `/` and under a proxy path.
 
 import { authHeaders, type Credentials } from "./credentials";
-import type { ApiErrorBody, KubernetesStatus, PrimaryKey, TrendInterval, UsageReport, UsageSummary, UsageTrends } from "./types";
+import type { ApiErrorBody, KubernetesStatus, PrimaryKey, SessionList, TrendInterval, UsageReport, UsageSummary, UsageTrends } from "./types";
 
 /**
  * Where each resource lives relative to the base, and who authenticates the viewer. Standalone
@@ -15,6 +15,7 @@ export interface ApiMode {
   usagePath: string;
   trendsPath: string;
   summaryPath: string;
+  sessionsPath: string;
   /** Whether the dashboard asks for credentials and sends them with every request. */
   signIn: boolean;
 }
@@ -24,6 +25,7 @@ export const STANDALONE_MODE: ApiMode = {
   usagePath: "api/v1/reports/usage",
   trendsPath: "api/v1/reports/usage/trends",
   summaryPath: "api/v1/reports/usage/summary",
+  sessionsPath: "api/v1/reports/usage/sessions",
   signIn: true,
 };
 
@@ -33,6 +35,7 @@ export const AGGREGATED_MODE: ApiMode = {
   usagePath: "../usagereports/all-time",
   trendsPath: "../usagereports/all-time/trends",
   summaryPath: "../usagereports/all-time/summary",
+  sessionsPath: "../mirrordsessions",
   signIn: false,
 };
 
@@ -99,6 +102,17 @@ export interface TrendQuery extends RangeQuery {
   interval: TrendInterval;
 }
 
+/** A page of the session log: sessions running in [from, to), filtered, after a token. */
+export interface SessionLogQuery {
+  from: Date;
+  to: Date;
+  user?: string;
+  namespace?: string;
+  ci?: boolean;
+  limit: number;
+  continueToken?: string;
+}
+
 export interface Download {
   blob: Blob;
   filename: string;
@@ -120,6 +134,8 @@ export interface ApiClient {
   trends(query: TrendQuery, signal?: AbortSignal): Promise<UsageTrends>;
   /** The range's headline figures without per-user rows. */
   summary(query: RangeQuery, signal?: AbortSignal): Promise<UsageSummary>;
+  /** One page of the session audit log. */
+  sessions(query: SessionLogQuery, signal?: AbortSignal): Promise<SessionList>;
   downloadReport(query: RangeQuery, format: "csv" | "xlsx", signal?: AbortSignal): Promise<Download>;
 }
 
@@ -252,6 +268,14 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     },
     summary(query, signal) {
       return json<UsageSummary>(url(mode.summaryPath, rangeParams(query)), signal);
+    },
+    sessions(query, signal) {
+      const params: Record<string, string> = { from: toRfc3339(query.from), to: toRfc3339(query.to), limit: String(query.limit) };
+      if (query.user) params.user = query.user;
+      if (query.namespace) params.namespace = query.namespace;
+      if (query.ci !== undefined) params.ci = String(query.ci);
+      if (query.continueToken) params.continue = query.continueToken;
+      return json<SessionList>(url(mode.sessionsPath, params), signal);
     },
     async downloadReport(query, format, signal) {
       const response = await request(url(mode.usagePath, { format, ...rangeParams(query) }), "*/*", signal);

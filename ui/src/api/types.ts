@@ -85,6 +85,30 @@ export interface UsageSummary {
   ciSessions: number;
 }
 
+/** One session of the audit log (`mirrordsessions`). */
+export interface MirrordSession {
+  sessionId: string;
+  machineId: string | null;
+  kubernetesUsername: string | null;
+  clientUsername: string | null;
+  clientHostname: string | null;
+  target: { kind: string; name: string; container: string | null } | null;
+  namespace: string | null;
+  start: string;
+  end: string | null;
+  running: boolean;
+  durationSeconds: number;
+  ci: { provider: string | null; pipeline: string | null; environment: string | null; triggeredBy: string | null } | null;
+  cliVersion: string | null;
+  operatorVersion: string | null;
+}
+
+export interface SessionList {
+  kind: "MirrordSessionList";
+  metadata: { continue?: string };
+  items: MirrordSession[];
+}
+
 export type TrendInterval = "day" | "week" | "month";
 
 export interface TrendBucket {

@@ -11,9 +11,11 @@ import { useDashboardData } from "../state/useDashboardData";
 import { periodLabel } from "../state/comparison";
 import { PAGES, parsePage, withPage, type Page } from "../state/page";
 import { DEFAULT_INACTIVE_DAYS } from "../state/seats";
+import { parseLogFilters, withLogFilters, type LogFilters } from "../state/sessionLog";
 import { displayedDays, parseViewState, serializeViewState, type RangeChoice, type ViewState } from "../state/viewState";
 import { AdoptionView } from "../views/AdoptionView";
 import { RoiView } from "../views/RoiView";
+import { SessionLogView } from "../views/SessionLogView";
 import { readInactiveDays, SeatsView } from "../views/SeatsView";
 import { TargetsView } from "../views/TargetsView";
 import { UsersView } from "../views/UsersView";
@@ -54,13 +56,14 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
   const [downloadError, setDownloadError] = useState<ApiError | null>(null);
   const [page, setPage] = useState<Page>(() => parsePage(window.location.search));
   const [inactiveDays, setInactiveDays] = useState(() => readInactiveDays(window.location.search));
+  const [logFilters, setLogFilters] = useState<LogFilters>(() => parseLogFilters(window.location.search));
   // Views that load data of their own say when it is in.
   const [viewReady, setViewReady] = useState(false);
 
   // Keep the range in the address so it can be shared; replace, not push, to keep Back useful.
   // Switching views pushes, so Back returns to the previous view.
   useEffect(() => {
-    let search = withPage(serializeViewState(view, window.location.search), page);
+    let search = withLogFilters(withPage(serializeViewState(view, window.location.search), page), page === "log" ? logFilters : null);
     const params = new URLSearchParams(search);
     params.delete("inactiveDays");
     if (page === "seats" && inactiveDays !== DEFAULT_INACTIVE_DAYS) params.set("inactiveDays", String(inactiveDays));
@@ -71,13 +74,14 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
       if (push) window.history.pushState(window.history.state, "", url);
       else window.history.replaceState(window.history.state, "", url);
     }
-  }, [view, page, inactiveDays]);
+  }, [view, page, inactiveDays, logFilters]);
 
   useEffect(() => {
     const follow = () => {
       setPage(parsePage(window.location.search));
       setViewReady(false);
       setInactiveDays(readInactiveDays(window.location.search));
+      setLogFilters(parseLogFilters(window.location.search));
     };
     window.addEventListener("popstate", follow);
     return () => window.removeEventListener("popstate", follow);
@@ -97,7 +101,8 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
 
   const overviewReady =
     report.data !== null && !report.loading && !report.error && trends.data !== null && !trends.loading && !trends.error;
-  const ready = page === "seats" || page === "adoption" ? overviewReady && viewReady : overviewReady;
+  const ownData: readonly Page[] = ["seats", "adoption", "log"];
+  const ready = ownData.includes(page) ? overviewReady && viewReady : overviewReady;
   const noSessionsYet =
     report.data !== null && report.data.allTimeMetrics.totalSessionCount + report.data.allTimeMetrics.totalCiSessionCount === 0;
 
@@ -277,6 +282,17 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
             onReady={setViewReady}
           />
         )}
+        {page === "log" && (
+          <SessionLogView
+            client={client}
+            range={data.shownRange}
+            filters={logFilters}
+            onFilters={setLogFilters}
+            onUnauthorized={onUnauthorized}
+            onReady={setViewReady}
+          />
+        )}
+
         {page === "roi" && (
           <LoadGate state={report} onRetry={data.retryReport} skeleton={<Skeleton height={104} count={4} />}>
             {(loaded) => <RoiView report={loaded} range={data.shownRange} minutes={roi} onAdjustMinutes={() => setRoiOpen(true)} />}

@@ -1,7 +1,7 @@
 // Which view of the dashboard is open, kept in the URL (`?view=users`) beside the range so an
 // address opens the same view for whoever it is shared with.
 
-export type Page = "overview" | "users" | "targets" | "seats" | "adoption" | "roi";
+export type Page = "overview" | "users" | "targets" | "seats" | "adoption" | "log" | "roi";
 
 export const PAGES: ReadonlyArray<{ page: Page; label: string }> = [
   { page: "overview", label: "Overview" },
@@ -9,6 +9,7 @@ export const PAGES: ReadonlyArray<{ page: Page; label: string }> = [
   { page: "targets", label: "Targets" },
   { page: "seats", label: "Seats" },
   { page: "adoption", label: "Adoption" },
+  { page: "log", label: "Session log" },
   { page: "roi", label: "ROI" },
 ];
 

@@ -467,7 +467,7 @@ describe("dashboard against mirrord-usage serve", { concurrency: false }, () => 
       if (pathname.startsWith(AGGREGATED_DASHBOARD)) {
         assert.ok(!pathname.slice(AGGREGATED_DASHBOARD.length).includes("/"), `${url} is more than one segment below dashboard/`);
       } else {
-        assert.match(url, new RegExp(`^${origin}/apis/analytics\\.mirrord\\.metalbear\\.co/v1alpha1/usagereports/all-time(/trends)?\\?`), "only the aggregated API");
+        assert.match(url, new RegExp(`^${origin}/apis/analytics\\.mirrord\\.metalbear\\.co/v1alpha1/usagereports/all-time(/trends|/summary)?\\?`), "only the aggregated API");
       }
     }
 

@@ -141,7 +141,12 @@ function sendJson(res, code, body) {
  */
 export async function startKubectlProxy(apiUrl, licenseKey) {
   const report = `${AGGREGATED_GROUP_VERSION}usagereports/all-time`;
-  const upstreamPaths = { [report]: "/api/v1/reports/usage", [`${report}/trends`]: "/api/v1/reports/usage/trends" };
+  const upstreamPaths = {
+    [report]: "/api/v1/reports/usage",
+    [`${report}/trends`]: "/api/v1/reports/usage/trends",
+    [`${report}/summary`]: "/api/v1/reports/usage/summary",
+    [`${AGGREGATED_GROUP_VERSION}mirrordsessions`]: "/api/v1/reports/usage/sessions",
+  };
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://proxy");
     if (url.pathname === AGGREGATED_DASHBOARD.slice(0, -1)) {

@@ -7,6 +7,7 @@ import { formatCount, formatDurationShort } from "../format";
 import type { Theme } from "../state/theme";
 import { PAGE_SIZE, pageCount, pageOf } from "../state/userTable";
 import { Pagination } from "./Pagination";
+import { TableScroll } from "./TableScroll";
 
 export function targetName(target: TargetMetric): string {
   if (!target.kind && !target.name) return "targetless";
@@ -29,7 +30,7 @@ function TargetTable({ targets }: { targets: readonly TargetMetric[] }) {
   const current = Math.min(page, pageCount(rows.length));
   return (
     <>
-      <div className="table-scroll">
+      <TableScroll label="Sessions per target">
         <table className="data-table" data-testid="target-table" data-rows={rows.length}>
           <caption className="visually-hidden">Sessions per target, most used first</caption>
           <thead>
@@ -74,7 +75,7 @@ function TargetTable({ targets }: { targets: readonly TargetMetric[] }) {
             )}
           </tbody>
         </table>
-      </div>
+      </TableScroll>
       {rows.length > PAGE_SIZE && (
         <Pagination page={current} total={rows.length} pageSize={PAGE_SIZE} onPage={setPage} label="Target table pages" testId="target-pagination" />
       )}

@@ -73,9 +73,10 @@ export function Timeframe({ choice, range, now, lastUpdated, loading, onChange, 
             aria-pressed={activePreset === preset}
             onClick={() => onChange({ kind: "preset", preset })}
             data-testid={`preset-${preset}`}
-            aria-label={preset === "all" ? "All time" : `Last ${preset.replace("d", " days")}`}
           >
             {label}
+            {/* The visible text starts the spoken name, so voice control finds the button by it. */}
+            <span className="visually-hidden"> ({preset === "all" ? "all time" : `last ${preset.replace("d", " days")}`})</span>
           </button>
         ))}
       </div>

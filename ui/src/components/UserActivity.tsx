@@ -16,6 +16,7 @@ import {
   type UserSortKey,
 } from "../state/userTable";
 import { Pagination } from "./Pagination";
+import { TableScroll } from "./TableScroll";
 
 interface Column {
   key: UserSortKey;
@@ -118,7 +119,7 @@ export function UserTable({ rows, primaryKey, search, sort, onSort }: UserTableP
 
   return (
     <>
-      <div className="table-scroll">
+      <TableScroll label="Users">
         <table className="data-table" data-testid="user-table" data-rows={rows.length}>
           <caption className="visually-hidden">
             Users by {PRIMARY_KEY_LABELS[primaryKey]}, sorted by {sort.key} {sort.direction === "asc" ? "ascending" : "descending"}
@@ -177,7 +178,7 @@ export function UserTable({ rows, primaryKey, search, sort, onSort }: UserTableP
             )}
           </tbody>
         </table>
-      </div>
+      </TableScroll>
       {rows.length > 0 && <Pagination page={current} total={rows.length} pageSize={PAGE_SIZE} onPage={setPage} label="User table pages" />}
     </>
   );

@@ -17,6 +17,7 @@ import { MetricCard } from "../components/MetricCard";
 import { Pagination } from "../components/Pagination";
 import { Section } from "../components/Section";
 import { UserMetricsOmitted } from "../components/UsageAnalytics";
+import { TableScroll } from "../components/TableScroll";
 
 /** The inactive-seat cut-off in the URL (`?inactiveDays=60`), default 30. */
 export function readInactiveDays(search: string): number {
@@ -156,7 +157,7 @@ function InactiveSeats({ machines, now, days, onDays }: InactiveSeatsProps) {
       <p className="small muted" data-testid="inactive-summary" data-count={rows.length} data-machines={machines.length}>
         {formatCount(rows.length)} of {formatCount(machines.length)} machines had no session in the last {formatCount(days)} days.
       </p>
-      <div className="table-scroll">
+      <TableScroll label="Inactive seats">
         <table className="data-table" data-testid="inactive-table" data-rows={rows.length}>
           <caption className="visually-hidden">Machines without a session for {days} days, longest idle first</caption>
           <thead>
@@ -193,7 +194,7 @@ function InactiveSeats({ machines, now, days, onDays }: InactiveSeatsProps) {
             )}
           </tbody>
         </table>
-      </div>
+      </TableScroll>
       {rows.length > PAGE_SIZE && (
         <Pagination page={current} total={rows.length} pageSize={PAGE_SIZE} onPage={setPage} label="Inactive seat pages" testId="inactive-pagination" />
       )}

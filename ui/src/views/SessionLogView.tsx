@@ -10,6 +10,7 @@ import { useLoad } from "../state/useLoad";
 import type { TimeRange } from "../state/viewState";
 import { Forbidden, LoadGate, Skeleton } from "../components/LoadGate";
 import { Section } from "../components/Section";
+import { TableScroll } from "../components/TableScroll";
 
 export const AUDITOR_ROLE = "mirrord-usage-auditor";
 
@@ -117,7 +118,7 @@ export function SessionLogView({ client, range, filters, onFilters, onUnauthoriz
       <LoadGate state={list} onRetry={retry} skeleton={<Skeleton height={40} count={8} />}>
         {(loaded) => (
           <>
-            <div className="table-scroll">
+            <TableScroll label="Sessions">
               <table className="data-table" data-testid="log-table" data-rows={loaded.items.length} data-page={page}>
                 <caption className="visually-hidden">Sessions in the range, newest first</caption>
                 <thead>
@@ -156,7 +157,7 @@ export function SessionLogView({ client, range, filters, onFilters, onUnauthoriz
                   )}
                 </tbody>
               </table>
-            </div>
+            </TableScroll>
             <nav className="pagination" aria-label="Session log pages" data-testid="log-pagination">
               <button type="button" className="button" disabled={page === 1} onClick={() => setTokens(tokens.slice(0, -1))} data-testid="log-previous">
                 Previous

@@ -92,6 +92,7 @@ function SeatsUsed({ trends, licenses, theme }: { trends: UsageTrends; licenses:
       </div>
       <div className="card chart-card">
         <h3>Machines with a user session per {trends.interval}</h3>
+        {licenses != null && <p className="small muted">Bars above the dashed line of seats bought are {trends.interval}s over the cap.</p>}
         <SeatsChart buckets={trends.buckets} interval={trends.interval} licenses={licenses} theme={theme} />
       </div>
     </>

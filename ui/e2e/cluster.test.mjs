@@ -189,6 +189,28 @@ describe("dashboard through kubectl proxy, kube-apiserver and mirrord-usage cont
     await context.close();
   });
 
+  test("the session log lists what kube-apiserver lets the auditor list, and tells a viewer which role it needs", async () => {
+    const auditor = await newPage("auditor", "session log");
+    const listed = auditor.page.waitForResponse((r) => new URL(r.url()).pathname.endsWith("/mirrordsessions"), { timeout: 30_000 });
+    await auditor.page.goto(`${auditor.dashboard}?view=log`);
+    const list = await (await listed).json();
+    await waitReady(auditor.page);
+    assert.equal(list.kind, "MirrordSessionList");
+    assert.ok(list.items.length > 0, "the simulated operator's sessions are listed");
+    const rows = await auditor.page.$$eval(testId("log-row"), (els) => els.map((el) => el.getAttribute("data-id")));
+    assert.deepEqual(rows, list.items.map((s) => s.sessionId));
+    await auditor.context.close();
+
+    const viewer = await newPage("viewer", "session log and users", { expectedErrors: /403/ });
+    await viewer.page.goto(`${viewer.dashboard}?view=log`);
+    await viewer.page.waitForSelector(testId("log-forbidden"));
+    assert.match(await text(viewer.page, "log-forbidden"), /mirrord-usage-auditor role/);
+    await viewer.page.click(testId("nav-users"));
+    await viewer.page.waitForSelector(testId("user-metrics-omitted"));
+    assert.match(await text(viewer.page, "user-metrics-omitted"), new RegExp(`${ANALYST_ROLE} role`));
+    await viewer.context.close();
+  });
+
   test("a user without a role is refused the page; with the page granted, it names the viewer role", async () => {
     // Out of the box kube-apiserver refuses the page itself, before the dashboard can say anything.
     const refused = await newPage("nobody", "refused", { expectedErrors: /403/ });

@@ -362,6 +362,9 @@ pub struct Snapshot {
     pub last_event_at: Option<Micros>,
     pub operator_version: Option<String>,
     pub license: Option<License>,
+    /// CI sessions running now by the operator's summary count, when the summary is the
+    /// source: it has no CI marker on the sessions themselves.
+    pub operator_ci_running: Option<u64>,
 }
 
 /// Which sessions to list: those overlapping [from, to) (start < to, and running or end > from;
@@ -457,6 +460,10 @@ pub struct SessionRecord {
     pub ci: Option<CiRecord>,
     pub cli_version: Option<String>,
     pub operator_version: Option<String>,
+    /// How the session closed, as the operator reported it.
+    pub close_reason: Option<String>,
+    /// The parent of a multi-cluster session.
+    pub multi_cluster_parent: Option<String>,
 }
 
 /// One page of a session listing.

@@ -291,6 +291,11 @@ pub fn usage_report(snapshot: &Snapshot, settings: &ReportSettings) -> UsageRepo
         edges.push((interval.start, 1));
         edges.push((interval.end, -1));
     }
+    // Running sessions the summary counts as CI but could not mark as such.
+    let unmarked_ci = snapshot
+        .operator_ci_running
+        .map_or(0, |count| count.saturating_sub(running_ci))
+        .min(running_user);
     let max_user = snapshot.completed_peak_user.max(peak_of(&mut user_edges));
     let max_ci = snapshot.completed_peak_ci.max(peak_of(&mut ci_edges));
 
@@ -302,7 +307,7 @@ pub fn usage_report(snapshot: &Snapshot, settings: &ReportSettings) -> UsageRepo
             report_period: period(snapshot),
             operator_version: snapshot.operator_version.clone(),
             last_operator_event: snapshot.last_event_at.map(calendar::from_micros),
-            active_user_sessions: running_user,
+            active_user_sessions: running_user - unmarked_ci,
             licenses_used: machines.len() as u64,
             user_sessions,
             user_session_time_seconds: calendar::seconds(user_total),
@@ -319,7 +324,7 @@ pub fn usage_report(snapshot: &Snapshot, settings: &ReportSettings) -> UsageRepo
             first_session_at: snapshot.first_session_at.map(calendar::from_micros),
         },
         ci_metrics: CiMetrics {
-            current_running_sessions: running_ci,
+            current_running_sessions: running_ci + unmarked_ci,
             max_concurrent_ci_sessions: max_ci,
             total_ci_sessions: ci_sessions,
             avg_ci_session_duration_seconds: (ci_sessions > 0)
@@ -592,6 +597,7 @@ mod tests {
             last_event_at: None,
             operator_version: None,
             license: None,
+            operator_ci_running: None,
         }
     }
 
@@ -702,6 +708,24 @@ mod tests {
         assert_eq!(report.all_time_metrics.max_concurrent_user_sessions, 2);
         assert_eq!(report.all_time_metrics.total_ci_session_time_seconds, 1.5 * 3600.0);
         assert_eq!(report.ci_metrics.avg_ci_session_duration_seconds, Some(1.5 * 3600.0));
+    }
+
+    #[test]
+    fn running_sessions_the_summary_counts_as_ci_move_from_users_to_ci() {
+        let sessions = [
+            Session::user("m1", "2026-11-02T09:00:00Z", 0).running(),
+            Session::user("m2", "2026-11-02T10:00:00Z", 0).running(),
+            Session::user("ci", "2026-11-02T10:30:00Z", 0).ci().running(),
+        ];
+        let mut snapshot = snapshot(&sessions, "2026-11-01T00:00:00Z", "2026-11-08T00:00:00Z");
+        snapshot.operator_ci_running = Some(2);
+        let report = usage_report(&snapshot, &settings("2026-11-02T12:00:00Z"));
+        assert_eq!(report.general_metrics.active_user_sessions, 1);
+        assert_eq!(report.ci_metrics.current_running_sessions, 2);
+        snapshot.operator_ci_running = Some(9);
+        let report = usage_report(&snapshot, &settings("2026-11-02T12:00:00Z"));
+        assert_eq!(report.general_metrics.active_user_sessions, 0, "never below none");
+        assert_eq!(report.ci_metrics.current_running_sessions, 3);
     }
 
     #[test]

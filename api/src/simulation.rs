@@ -302,6 +302,8 @@ impl Simulator {
                         ci: None,
                         cli_version: Some(Self::version(120, relative - developer.join_day / 2, 14)),
                         operator_version: Some(operator_version.clone()),
+                        multi_cluster_parent: None,
+                        estimated: false,
                     },
                     end: start + (seconds * 1e6) as i64,
                 });
@@ -345,6 +347,8 @@ impl Simulator {
                         }),
                         cli_version: Some(Self::version(120, relative, 14)),
                         operator_version: Some(operator_version.clone()),
+                        multi_cluster_parent: None,
+                        estimated: false,
                     },
                     end: start + (seconds * 1e6) as i64,
                 });
@@ -401,6 +405,8 @@ impl Simulator {
             ci: None,
             cli_version: Some(Self::version(120, relative - developer.join_day / 2, 14)),
             operator_version: Some(Self::version(100, relative, 30)),
+            multi_cluster_parent: None,
+            estimated: false,
         };
         Some((start, now + Duration::minutes(minutes) + Duration::seconds(seconds)))
     }
@@ -443,6 +449,8 @@ impl Iterator for Simulator {
                     return Some(Event::SessionEnd(SessionEnd {
                         session_id,
                         timestamp: calendar::from_micros(at),
+                        close_reason: None,
+                        estimated: false,
                     }));
                 }
                 None if !more_days => return None,

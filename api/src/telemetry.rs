@@ -169,8 +169,8 @@ impl<S: UsageStore> UsageStore for MeasuredStore<S> {
         self.inner.watched()
     }
 
-    fn watch(&self, session_ids: &[String], seen_at: Micros) -> Result<(), Error> {
-        self.inner.watch(session_ids, seen_at)
+    fn watch(&self, seen: &[(String, Micros)]) -> Result<(), Error> {
+        self.inner.watch(seen)
     }
 
     fn unwatch(&self, session_ids: &[String]) -> Result<(), Error> {
@@ -179,6 +179,14 @@ impl<S: UsageStore> UsageStore for MeasuredStore<S> {
 
     fn record_license(&self, license: &License) -> Result<(), Error> {
         self.inner.record_license(license)
+    }
+
+    fn record_operator_ci_running(&self, count: Option<u64>) -> Result<bool, Error> {
+        let changed = self.inner.record_operator_ci_running(count)?;
+        if changed {
+            self.stored.send_modify(|count| *count += 1);
+        }
+        Ok(changed)
     }
 
     fn sessions(&self, query: &SessionQuery) -> Result<SessionPage, Error> {

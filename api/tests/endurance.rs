@@ -43,10 +43,14 @@ fn session(id: String, start: DateTime<Utc>, minutes: i64, machine: usize) -> [E
             ci: None,
             cli_version: None,
             operator_version: None,
+            multi_cluster_parent: None,
+            estimated: false,
         }),
         Event::SessionEnd(SessionEnd {
             session_id: id,
             timestamp: start + TimeDelta::minutes(minutes),
+            close_reason: None,
+            estimated: false,
         }),
     ]
 }

@@ -23,6 +23,8 @@ fn start(id: &str, time: &str, machine: &str) -> Event {
         ci: None,
         cli_version: None,
         operator_version: None,
+        multi_cluster_parent: None,
+        estimated: false,
     })
 }
 
@@ -30,15 +32,21 @@ fn end(id: &str, time: &str) -> Event {
     Event::SessionEnd(SessionEnd {
         session_id: id.to_owned(),
         timestamp: at(time),
+        close_reason: None,
+        estimated: false,
     })
 }
 
 /// The controller's way: watch the session, store the start it estimates.
 fn poll(store: &SqliteStore, id: &str, estimate: &str) {
     store
-        .watch(&[id.to_owned()], calendar::to_micros(at(estimate)))
+        .watch(&[(id.to_owned(), calendar::to_micros(at(estimate)))])
         .unwrap();
-    store.ingest(&[start(id, estimate, "user:alice")]).unwrap();
+    let Event::SessionStart(mut estimated) = start(id, estimate, "user:alice") else {
+        unreachable!("a start")
+    };
+    estimated.estimated = true;
+    store.ingest(&[Event::SessionStart(estimated)]).unwrap();
 }
 
 #[test]
@@ -79,17 +87,28 @@ fn a_pushed_start_replaces_the_estimate_of_a_running_session() {
 }
 
 #[test]
-fn a_pushed_start_still_conflicts_with_a_pushed_one_or_an_ended_estimate() {
+fn a_pushed_start_conflicts_with_a_pushed_one_and_leaves_an_ended_estimate_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("usage.db")).unwrap();
     store.ingest(&[start("pushed", "2026-11-02T09:00:00Z", "m")]).unwrap();
     let conflict = store.ingest(&[start("pushed", "2026-11-02T09:30:00Z", "m")]);
     assert!(matches!(conflict, Err(IngestFailure::Rejected(_))), "{conflict:?}");
 
-    // Estimated, then ended by the controller and no longer watched: the numbers are summed.
+    // Estimated, then ended by the controller and no longer watched: the numbers are summed, so
+    // the pushed start changes nothing, and rejects nothing else of its batch either.
     poll(&store, "ended", "2026-11-02T09:00:05Z");
     store.ingest(&[end("ended", "2026-11-02T10:00:00Z")]).unwrap();
     store.unwatch(&["ended".to_owned()]).unwrap();
-    let conflict = store.ingest(&[start("ended", "2026-11-02T09:00:00Z", "m")]);
-    assert!(matches!(conflict, Err(IngestFailure::Rejected(_))), "{conflict:?}");
+    let outcome = store
+        .ingest(&[
+            start("ended", "2026-11-02T09:00:00Z", "m"),
+            start("other", "2026-11-02T09:10:00Z", "m"),
+        ])
+        .unwrap();
+    assert_eq!((outcome.accepted, outcome.duplicates), (1, 1));
+    let known = store.known_sessions(&["ended".to_owned()]).unwrap();
+    assert_eq!(
+        known["ended"].start,
+        Some(calendar::to_micros(at("2026-11-02T09:00:05Z")))
+    );
 }

@@ -105,6 +105,8 @@ fn history(rng: &mut SmallRng, base: Micros) -> Vec<Session> {
                 }),
                 cli_version: None,
                 operator_version: pick(rng, &[None, Some("3.1.0"), Some("3.2.0")]).map(str::to_owned),
+                multi_cluster_parent: None,
+                estimated: false,
             };
             // Some starts never arrive: their ends are kept but count nowhere.
             let delivered = rng.random_bool(0.9);
@@ -128,6 +130,8 @@ fn deliveries(rng: &mut SmallRng, sessions: &[Session]) -> Vec<Vec<Event>> {
             events.push(Event::SessionEnd(SessionEnd {
                 session_id: session.id.clone(),
                 timestamp: calendar::from_micros(end),
+                close_reason: None,
+                estimated: false,
             }));
         }
     }
@@ -492,6 +496,8 @@ fn the_reference_itself_counts_a_known_history() {
             ci: None,
             cli_version: None,
             operator_version: None,
+            multi_cluster_parent: None,
+            estimated: false,
         }),
         end: end.map(|e| calendar::to_micros(at(e))),
     };

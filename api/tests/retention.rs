@@ -32,6 +32,8 @@ fn start(id: &str, time: DateTime<Utc>, machine: usize, ci: bool) -> Event {
         ci: ci.then(CiContext::default),
         cli_version: Some("3.1.0".into()),
         operator_version: None,
+        multi_cluster_parent: None,
+        estimated: false,
     })
 }
 
@@ -39,6 +41,8 @@ fn end(id: &str, time: DateTime<Utc>) -> Event {
     Event::SessionEnd(SessionEnd {
         session_id: id.to_owned(),
         timestamp: time,
+        close_reason: None,
+        estimated: false,
     })
 }
 

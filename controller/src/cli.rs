@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::session_sources::ci_users::CiUsers;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mirrord-usage",
@@ -220,7 +222,9 @@ pub struct ControllerArgs {
         value_name = "SECONDS"
     )]
     pub authorization_cache_ttl: u64,
-    /// Seconds between reads of the mirrord operator's running sessions; 0 turns reading off.
+    /// Seconds between reads of the mirrord operator's running-sessions summary, used when its
+    /// per-session records are not served (and between checks whether they are); 0 turns
+    /// reading sessions from the operator off.
     #[arg(
         long,
         env = "MIRRORD_USAGE_OPERATOR_POLL_INTERVAL",
@@ -228,6 +232,16 @@ pub struct ControllerArgs {
         value_name = "SECONDS"
     )]
     pub operator_poll_interval: u64,
+    /// Kubernetes users whose sessions are CI runs, as comma-separated globs (e.g.
+    /// `system:serviceaccount:ci:*`). Only needed with operators that have no per-session
+    /// records: their summary does not mark CI sessions.
+    #[arg(
+        long,
+        env = "MIRRORD_USAGE_CI_KUBERNETES_USERS",
+        default_value = "",
+        value_name = "GLOB,..."
+    )]
+    pub ci_kubernetes_users: CiUsers,
     /// Create the reports current-month and all-time when missing.
     #[arg(long, env = "MIRRORD_USAGE_DEFAULT_REPORTS", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub default_reports: bool,

@@ -14,14 +14,14 @@ use mirrord_usage_api::server::{self, AppState};
 use mirrord_usage_api::store::{SqliteStore, UsageStore};
 use mirrord_usage_api::telemetry::{MeasuredStore, Metrics};
 use mirrord_usage_api::tls::{self, CertificateSource, ServingCertificate};
-use mirrord_usage_crds::operator::MirrordOperator;
 use mirrord_usage_crds::usage_report::{CRD_FILE, MirrordUsageReport};
 
 use crate::cli::ControllerArgs;
 use crate::delegated_auth::{self, AccessReviewer, ReportLookup, TokenReviewer};
 use crate::lease::{LeaderLease, holder_identity};
 use crate::reconciler::{self, Context};
-use crate::{operator_sessions, serve};
+use crate::serve;
+use crate::session_sources::{self, SourceSettings};
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let store = serve::open_store(args.serve.db.clone()).await?;
@@ -91,13 +91,14 @@ pub async fn run_with(
     let ctx = Arc::new(Context::new(client.clone(), state.clone()));
 
     if args.operator_poll_interval > 0 {
-        let api: Api<MirrordOperator> = Api::all(client.clone());
-        let interval = Duration::from_secs(args.operator_poll_interval);
-        tasks.spawn(operator_sessions::run(
-            api,
+        tasks.spawn(session_sources::run(
+            client.clone(),
             store.clone(),
             state.clock.clone(),
-            interval,
+            SourceSettings {
+                poll_interval: Duration::from_secs(args.operator_poll_interval),
+                ci_users: args.ci_kubernetes_users.clone(),
+            },
         ));
     }
     if let Some(retention) = serve::start_retention(&state, args.serve.retention).await? {

@@ -142,6 +142,8 @@ async fn live(store: Arc<dyn UsageStore>, mut simulator: Simulator) {
             events.push(Event::SessionEnd(SessionEnd {
                 session_id,
                 timestamp: now,
+                close_reason: None,
+                estimated: false,
             }));
         }
         if rand::rng().random_bool(0.4)

@@ -160,6 +160,13 @@ pub struct MirrordSession {
     pub ci: Option<SessionCi>,
     pub cli_version: Option<String>,
     pub operator_version: Option<String>,
+    /// How the session closed, as the operator reported it (e.g. `Unused`); absent when it did
+    /// not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_reason: Option<String>,
+    /// Multi-cluster sessions: the parent session on the primary cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_cluster_parent: Option<String>,
 }
 
 impl MirrordSession {

@@ -72,6 +72,14 @@ pub struct SessionStart {
     /// Version of the mirrord operator that served the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator_version: Option<String>,
+    /// Multi-cluster sessions: the parent session on the primary cluster. Sessions sharing a
+    /// parent are one mirrord session run against several clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_cluster_parent: Option<String>,
+    /// Set when `timestamp` is an estimate (a session first seen already running). A later start
+    /// of the same session without it replaces the estimate while the session runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
 }
 
 /// A mirrord session ended.
@@ -83,6 +91,13 @@ pub struct SessionEnd {
     /// When the session ended (RFC 3339); never earlier than its start.
     #[serde(deserialize_with = "crate::time::deserialize")]
     pub timestamp: DateTime<Utc>,
+    /// Why the session closed, as the operator reports it (e.g. `Unused`, `TimeLimitExceeded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_reason: Option<String>,
+    /// Set when `timestamp` is an estimate (the session was last seen running then). A stored
+    /// end is never changed: an end that differs from it only by being estimated is a repeat.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
 }
 
 /// The workload a session targets.

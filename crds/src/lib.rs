@@ -7,6 +7,7 @@ pub mod event;
 pub mod operator;
 pub mod rbac;
 pub mod report;
+pub mod session_record;
 pub mod time;
 pub mod usage_report;
 

@@ -50,6 +50,16 @@ pub struct MirrordOperatorStatus {
     /// Sessions running now.
     #[serde(default)]
     pub sessions: Vec<OperatorSession>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<OperatorStatistics>,
+}
+
+/// Counters the operator keeps beside its sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OperatorStatistics {
+    /// CI sessions running now (the summary's only CI marker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_ci_sessions_count: Option<u64>,
 }
 
 /// A session the operator is serving now.
@@ -67,7 +77,9 @@ pub struct OperatorSession {
     /// Unique id of the client (from its certificate): the machine id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
-    /// Display form of the target, e.g. `Deployment/api/container/app`, or `targetless`.
+    /// Display form of the target with a lowercase kind, e.g. `deployment/api/container/app`,
+    /// `label/app.kubernetes.io/name=web/container/app`, `targetless`, or (2024-era operators)
+    /// `namespace/<ns>` for targetless.
     #[serde(default)]
     pub target: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +87,33 @@ pub struct OperatorSession {
     /// Session key the user started the session with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+}
+
+/// Kind given to sessions that target the pods a label selector chooses.
+pub const LABEL_TARGET_KIND: &str = "PodSet";
+
+/// A workload kind in its Kubernetes spelling: the operator's summary writes kinds in lowercase
+/// (`statefulset`), its records and pushed events in PascalCase (`StatefulSet`).
+pub fn kubernetes_kind(kind: &str) -> String {
+    const KINDS: [&str; 9] = [
+        "Deployment",
+        "StatefulSet",
+        "Rollout",
+        "CronJob",
+        "ReplicaSet",
+        "Job",
+        "Pod",
+        "Service",
+        "DaemonSet",
+    ];
+    if let Some(known) = KINDS.iter().find(|known| known.eq_ignore_ascii_case(kind)) {
+        return (*known).to_owned();
+    }
+    let mut chars = kind.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// The parts of a session owner's display form.
@@ -107,16 +146,28 @@ impl OperatorSession {
         }
     }
 
-    /// `(kind, name, container)` of `Kind/name[/container/c]`; `None` for targetless.
+    /// `(kind, name, container)` of the display form, the kind in its Kubernetes spelling; a
+    /// label target is kind `PodSet` named by its selector; `None` for targetless.
     pub fn target_parts(&self) -> Option<(String, String, Option<String>)> {
-        let mut parts = self.target.split('/');
-        let kind = parts.next().filter(|kind| !kind.is_empty() && *kind != "targetless")?;
-        let name = parts.next()?;
-        let container = match (parts.next(), parts.next()) {
-            (Some("container"), Some(container)) => Some(container.to_owned()),
-            _ => None,
+        let target = self.target.as_str();
+        if target.is_empty() || target == "targetless" || target.starts_with("namespace/") {
+            return None;
+        }
+        let (path, container) = match target.rsplit_once("/container/") {
+            Some((path, container)) if !container.is_empty() => (path, Some(container.to_owned())),
+            _ => (target, None),
         };
-        Some((kind.to_owned(), name.to_owned(), container))
+        if let Some(selector) = path.strip_prefix("label/") {
+            // A label key may hold `/` itself, so the selector is everything up to the container.
+            return (!selector.is_empty()).then(|| (LABEL_TARGET_KIND.to_owned(), selector.to_owned(), container));
+        }
+        let (kind, name) = path.split_once('/')?;
+        // A pod name has no `/`; anything after one is a part this reader does not know.
+        let name = name.split('/').next().unwrap_or(name);
+        if kind.is_empty() || name.is_empty() {
+            return None;
+        }
+        Some((kubernetes_kind(kind), name.to_owned(), container))
     }
 
     pub fn is_preview_environment(&self) -> bool {
@@ -149,17 +200,44 @@ mod tests {
         assert_eq!(session("", "").owner(), Owner::default());
     }
 
+    fn parts(kind: &str, name: &str, container: Option<&str>) -> Option<(String, String, Option<String>)> {
+        Some((kind.into(), name.into(), container.map(Into::into)))
+    }
+
     #[test]
-    fn targets_split_into_kind_name_and_container() {
-        assert_eq!(
-            session("", "Deployment/api/container/app").target_parts(),
-            Some(("Deployment".into(), "api".into(), Some("app".into())))
-        );
-        assert_eq!(
-            session("", "Pod/worker-0").target_parts(),
-            Some(("Pod".into(), "worker-0".into(), None))
-        );
-        assert_eq!(session("", "targetless").target_parts(), None);
+    fn targets_split_into_kind_name_and_container_with_the_kind_spelled_as_kubernetes_does() {
+        let cases = [
+            ("deployment/api/container/app", parts("Deployment", "api", Some("app"))),
+            ("Deployment/api/container/app", parts("Deployment", "api", Some("app"))),
+            ("pod/worker-0", parts("Pod", "worker-0", None)),
+            ("statefulset/db", parts("StatefulSet", "db", None)),
+            ("rollout/web/container/c", parts("Rollout", "web", Some("c"))),
+            ("cronjob/nightly", parts("CronJob", "nightly", None)),
+            ("replicaset/rs-1", parts("ReplicaSet", "rs-1", None)),
+            ("job/once", parts("Job", "once", None)),
+            ("service/front", parts("Service", "front", None)),
+            ("widget/w", parts("Widget", "w", None)),
+            (
+                "label/app.kubernetes.io/name=web/container/app",
+                parts("PodSet", "app.kubernetes.io/name=web", Some("app")),
+            ),
+            ("label/tier=backend", parts("PodSet", "tier=backend", None)),
+            ("targetless", None),
+            ("", None),
+            ("namespace/shop", None),
+            ("deployment", None),
+        ];
+        for (display, expected) in cases {
+            assert_eq!(session("", display).target_parts(), expected, "{display}");
+        }
+    }
+
+    #[test]
+    fn statistics_count_ci_sessions_running_now() {
+        let status: MirrordOperatorStatus =
+            serde_json::from_str(r#"{"sessions": [], "statistics": {"dau": 3, "active_ci_sessions_count": 2}}"#)
+                .unwrap();
+        assert_eq!(status.statistics.unwrap().active_ci_sessions_count, Some(2));
     }
 
     #[test]

@@ -347,6 +347,7 @@ async fn kubectl_reads_reports_users_and_the_session_audit_log_through_kube_apis
         "STARTED",
         "DURATION",
         "CI",
+        "CLOSED",
         "CLI",
     ] {
         assert!(header.contains(column), "no {column} column in {header}");

@@ -125,6 +125,10 @@ fn matrix() -> Matrix {
                 .set("clusterName", "production")
                 .set("licenseKey.existingSecret", "mirrord-usage-license-key")
                 .set("operator.pollInterval", "10")
+                .set(
+                    "operator.ciKubernetesUsers",
+                    "{system:serviceaccount:ci:*,gitlab-runner}",
+                )
                 .set("defaultReports", "false")
                 .set("logLevel", "debug")
                 .set("persistence.storageClass", "fast-ssd")
@@ -383,6 +387,28 @@ async fn the_rendered_cluster_roles_are_the_ones_crds_rbac_defines() {
             .filter(|name| !shipped.iter().any(|role| &role.name_any() == name))
             .collect();
         assert_eq!(others, [format!("{RELEASE}-controller")]);
+        // The operator's session records: read and watched, never written.
+        let controller = rendered
+            .iter()
+            .find(|role| role.name_any() == format!("{RELEASE}-controller"))
+            .unwrap();
+        let record_rules: Vec<_> = controller
+            .rules
+            .iter()
+            .flatten()
+            .filter(|rule| {
+                rule.api_groups
+                    .iter()
+                    .flatten()
+                    .any(|group| group == "mirrord.metalbear.co")
+            })
+            .collect();
+        assert_eq!(record_rules.len(), 1, "{record_rules:?}");
+        assert_eq!(
+            record_rules[0].resources.as_deref(),
+            Some(&["mirrordclustersessions".to_owned()][..])
+        );
+        assert_eq!(record_rules[0].verbs, ["get", "list", "watch"]);
     }
 }
 
@@ -483,6 +509,9 @@ async fn the_controller_gets_flags_the_binary_accepts_with_the_settings_given() 
     assert_eq!(args.serve.installation.tier.as_deref(), Some("Enterprise"));
     assert_eq!(args.serve.installation.cluster_name.as_deref(), Some("production"));
     assert_eq!(args.operator_poll_interval, 10);
+    assert!(args.ci_kubernetes_users.matches("system:serviceaccount:ci:deployer"));
+    assert!(args.ci_kubernetes_users.matches("gitlab-runner"));
+    assert!(!args.ci_kubernetes_users.matches("alice@corp.com"));
     assert!(!args.default_reports);
     assert_eq!(args.report_trigger_interval, 10, "extraArgs reach the controller");
     let container = container(&settings);
@@ -1261,6 +1290,10 @@ async fn the_controller_works_with_exactly_the_permissions_and_certificate_the_c
         ("create", "leases", Some("default")),
         ("delete", "leases/mirrord-usage-controller", Some(NAMESPACE)),
         ("update", "mirrordoperators.operator.metalbear.co", None),
+        ("update", "mirrordclustersessions.mirrord.metalbear.co", None),
+        ("patch", "mirrordclustersessions.mirrord.metalbear.co", None),
+        ("delete", "mirrordclustersessions.mirrord.metalbear.co", None),
+        ("update", "mirrordclustersessions.mirrord.metalbear.co/status", None),
         ("list", "mirrordsessions.analytics.mirrord.metalbear.co", None),
         ("create", "pods", Some(NAMESPACE)),
     ] {

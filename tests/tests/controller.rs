@@ -2,153 +2,28 @@
 //! a stand-in for the mirrord operator, report status and `kubectl get`, restarts and outages,
 //! and a period rolling over.
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use clap::Parser;
 use k8s_openapi::api::events::v1::Event as KubeEvent;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, CustomResourceExt};
-use mirrord_usage::cli::{Cli, Command};
-use mirrord_usage::controller;
+use kube::api::{Api, DeleteParams, ListParams};
 use mirrord_usage_api::calendar;
 use mirrord_usage_api::clock::ManualClock;
 use mirrord_usage_api::store::{SqliteStore, UsageStore};
-use mirrord_usage_crds::operator::{MirrordOperator, MirrordOperatorSpec, OperatorLicense};
+use mirrord_usage_crds::operator::MirrordOperator;
 use mirrord_usage_crds::usage_report::{MirrordUsageReport, MirrordUsageReportSpec};
 use mirrord_usage_tests::eventually;
-use mirrord_usage_tests::{ControlPlane, TestCa, User};
-use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-
-const KEY: &str = "controller-test-key";
+use mirrord_usage_tests::{ControlPlane, User};
+use serde_json::json;
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().to_utc()
 }
 
-/// A controller running in this process, over `db`, against the control plane.
-struct RunningController {
-    base: String,
-    /// Trusts the controller's serving certificate.
-    http: reqwest::Client,
-    task: JoinHandle<anyhow::Result<()>>,
-}
+mod controller_fixture;
 
-impl RunningController {
-    /// Starts it, reading the operator every `poll_seconds` ("0": never).
-    async fn start(client: Client, db: &Path, clock: Arc<ManualClock>, poll_seconds: &str) -> Self {
-        Self::start_with(client, db, clock, poll_seconds, &[]).await
-    }
-
-    async fn start_with(
-        client: Client,
-        db: &Path,
-        clock: Arc<ManualClock>,
-        poll_seconds: &str,
-        extra: &[&str],
-    ) -> Self {
-        let mut argv = vec![
-            "mirrord-usage",
-            "controller",
-            "--license-key",
-            KEY,
-            "--licenses",
-            "1",
-            "--operator-poll-interval",
-            poll_seconds,
-            "--report-trigger-interval",
-            "1",
-        ];
-        // A serving certificate beside the database, from a CA only this client trusts.
-        let ca = TestCa::new("controller-test-serving-ca").unwrap();
-        let serving = ca.serving_identity(&["localhost", "127.0.0.1"]).unwrap();
-        let cert = db.with_extension("crt");
-        let key = db.with_extension("key");
-        std::fs::write(&cert, &serving.cert_pem).unwrap();
-        std::fs::write(&key, &serving.key_pem).unwrap();
-        let (cert, key) = (cert.to_str().unwrap().to_owned(), key.to_str().unwrap().to_owned());
-        argv.extend_from_slice(&["--tls-cert-file", &cert, "--tls-private-key-file", &key]);
-        argv.extend_from_slice(extra);
-        let Command::Controller(args) = Cli::parse_from(argv).command else {
-            unreachable!("a controller command")
-        };
-        let store = SqliteStore::open(db).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("https://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(controller::run_with(client, store, listener, args, clock));
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap())
-            .build()
-            .unwrap();
-        RunningController { base, http, task }
-    }
-
-    /// Whether it answers HTTP within a second.
-    async fn answers(&self) -> bool {
-        self.http
-            .get(format!("{}/healthz", self.base))
-            .timeout(Duration::from_secs(1))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    }
-
-    async fn report(&self) -> Value {
-        self.http
-            .get(format!("{}/api/v1/reports/usage", self.base))
-            .header("x-license-key", KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn stop(self) {
-        self.task.abort();
-        let _ = self.task.await;
-    }
-}
-
-async fn install_crds(control_plane: &ControlPlane) {
-    control_plane.install_crd(&MirrordUsageReport::crd()).await.unwrap();
-    control_plane.install_crd(&MirrordOperator::crd()).await.unwrap();
-}
-
-fn operator_session(id: &str, user: &str, machine: &str, duration: u64) -> Value {
-    json!({"id": id, "duration_secs": duration, "user": format!("{user}/{user}@corp.example@{user}-mbp"),
-           "user_id": machine, "target": "Deployment/api/container/app", "namespace": "shop",
-           "locked_ports": [], "sqs": null})
-}
-
-async fn show_operator(api: &Api<MirrordOperator>, sessions: Value) {
-    if api.get_opt("operator").await.unwrap().is_none() {
-        let spec = MirrordOperatorSpec {
-            operator_version: Some("3.120.0".into()),
-            license: Some(OperatorLicense {
-                name: Some("Enterprise".into()),
-                organization: Some("Acme".into()),
-                expire_at: Some("2027-06-30".into()),
-                subscription_id: None,
-            }),
-            ..MirrordOperatorSpec::default()
-        };
-        api.create(&PostParams::default(), &MirrordOperator::new("operator", spec))
-            .await
-            .unwrap();
-    }
-    let status = json!({"status": {"sessions": sessions}});
-    api.patch_status("operator", &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .unwrap();
-}
+use controller_fixture::{RunningController, install_crds, operator_session, show_operator};
 
 #[tokio::test]
 async fn invalid_report_specs_are_refused_by_the_api_server_with_a_clear_message() {

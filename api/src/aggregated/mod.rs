@@ -381,6 +381,8 @@ fn session_object(record: SessionRecord, now: Micros) -> MirrordSession {
         }),
         cli_version: record.cli_version,
         operator_version: record.operator_version,
+        close_reason: record.close_reason,
+        multi_cluster_parent: record.multi_cluster_parent,
     }
 }
 

@@ -120,11 +120,28 @@ pub const SESSION_COLUMNS: &[Column] = &[
     column("Namespace", "string", "Namespace of the target.", 0),
     column("Started", "string", "When the session started (UTC).", 0),
     column("Duration", "string", "How long it ran, or has run so far.", 0),
-    column("CI", "string", "CI provider, when the session ran in CI.", 0),
+    column(
+        "CI",
+        "string",
+        "CI pipeline (else provider), when the session ran in CI.",
+        0,
+    ),
+    column(
+        "Closed",
+        "string",
+        "Why the session closed, as the operator reported it.",
+        0,
+    ),
     column("CLI", "string", "mirrord CLI version.", 0),
     column("Machine", "string", "The client's machine id.", 1),
     column("Hostname", "string", "Hostname of the developer's machine.", 1),
     column("Ended", "string", "When the session ended (UTC).", 1),
+    column(
+        "Parent",
+        "string",
+        "Multi-cluster sessions: the parent session on the primary cluster.",
+        1,
+    ),
 ];
 
 /// Rows of `kubectl get mirrordsessions`.
@@ -154,16 +171,18 @@ pub fn session_rows(sessions: &[MirrordSession]) -> Vec<Row> {
                     } else {
                         duration
                     }),
-                    text(
-                        &session
-                            .ci
-                            .as_ref()
-                            .map(|ci| ci.provider.clone().unwrap_or_else(|| "yes".to_owned())),
-                    ),
+                    text(&session.ci.as_ref().map(|ci| {
+                        ci.pipeline
+                            .clone()
+                            .or_else(|| ci.provider.clone())
+                            .unwrap_or_else(|| "yes".to_owned())
+                    })),
+                    text(&session.close_reason),
                     text(&session.cli_version),
                     text(&session.machine_id),
                     text(&session.client_hostname),
                     text(&session.end.map(time)),
+                    text(&session.multi_cluster_parent),
                 ],
                 name: session.metadata.name.clone(),
                 created: Some(session.start),

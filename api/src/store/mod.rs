@@ -49,6 +49,8 @@ impl From<rusqlite::Error> for IngestFailure {
 pub struct SessionState {
     pub start: Option<Micros>,
     pub end: Option<Micros>,
+    /// The stored start is an estimate (the session was first seen already running).
+    pub start_estimated: bool,
 }
 
 impl SessionState {
@@ -83,14 +85,19 @@ pub trait UsageStore: Send + Sync + std::fmt::Debug + 'static {
     /// Sessions being watched on the operator, oldest id first.
     fn watched(&self) -> Result<Vec<Watched>, Error>;
 
-    /// Records that these sessions were seen running at `seen_at` (starting to watch new ones).
-    fn watch(&self, session_ids: &[String], seen_at: Micros) -> Result<(), Error>;
+    /// Records that these sessions were seen running at these times (starting to watch new
+    /// ones); a time never moves back.
+    fn watch(&self, seen: &[(String, Micros)]) -> Result<(), Error>;
 
     /// Stops watching these sessions.
     fn unwatch(&self, session_ids: &[String]) -> Result<(), Error>;
 
     /// Remembers the license the operator reports.
     fn record_license(&self, license: &License) -> Result<(), Error>;
+
+    /// Remembers how many CI sessions the operator's summary counts as running now (`None`
+    /// when the summary is not the source). Returns whether that changed what is stored.
+    fn record_operator_ci_running(&self, count: Option<u64>) -> Result<bool, Error>;
 
     /// Sessions matching `query`, newest start first, one page.
     fn sessions(&self, query: &SessionQuery) -> Result<SessionPage, Error>;

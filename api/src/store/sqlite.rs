@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_sessions_by_identity.sql"),
     include_str!("migrations/0005_lasting_sessions.sql"),
     include_str!("migrations/0006_archived_sessions.sql"),
+    include_str!("migrations/0007_session_records.sql"),
 ];
 
 /// Sessions archived per transaction, so that ingest waits for at most one such step.
@@ -49,8 +50,8 @@ const ARCHIVED_LASTING: &str = "end_us - start_us > 86400000000";
 /// Idle reader connections kept open.
 const MAX_IDLE_READERS: usize = 2;
 
-const SESSION_COLUMNS: &str =
-    "id, start_us, end_us, identity_id, target_id, namespace_id, ci_id, cli_version_id, operator_version_id";
+const SESSION_COLUMNS: &str = "id, start_us, end_us, identity_id, target_id, namespace_id, ci_id, cli_version_id, \
+     operator_version_id, multi_cluster_parent_id, start_estimated, end_estimated, close_reason_id";
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
@@ -247,9 +248,20 @@ struct StartRecord {
     ci: Option<DimId>,
     cli_version: DimId,
     operator_version: DimId,
+    multi_cluster_parent: DimId,
+    /// The start time is an estimate, which an exact start of the same session replaces.
+    estimated: bool,
 }
 
 impl StartRecord {
+    /// Whether two starts tell the same, whether or not either time is an estimate.
+    fn same_as(&self, other: &StartRecord) -> bool {
+        StartRecord {
+            estimated: other.estimated,
+            ..*self
+        } == *other
+    }
+
     fn differences(&self, other: &StartRecord) -> Vec<&'static str> {
         let mut fields = Vec::new();
         if self.start != other.start {
@@ -273,6 +285,9 @@ impl StartRecord {
         if self.operator_version != other.operator_version {
             fields.push("operatorVersion");
         }
+        if self.multi_cluster_parent != other.multi_cluster_parent {
+            fields.push("multiClusterParent");
+        }
         fields
     }
 }
@@ -283,18 +298,22 @@ struct BatchSession {
     row: Option<i64>,
     start: Option<StartRecord>,
     end: Option<Micros>,
+    end_estimated: bool,
+    close_reason: DimId,
     stored_start: bool,
     stored_end: bool,
-    /// The stored start is the controller's estimate (it watches the session), which an
-    /// authoritative start replaces while the session runs.
-    estimated: bool,
-    /// The batch replaced the stored start.
-    replaced: bool,
+    /// An estimated stored start was replaced by an exact one.
+    start_replaced: bool,
 }
 
 impl BatchSession {
     fn changed(&self) -> bool {
-        self.replaced || self.start.is_some() != self.stored_start || self.end.is_some() != self.stored_end
+        self.start.is_some() != self.stored_start || self.end.is_some() != self.stored_end || self.start_replaced
+    }
+
+    /// Whether the batch brings a start this session did not have (or had only as an estimate).
+    fn new_start(&self) -> bool {
+        !self.stored_start || self.start_replaced
     }
 
     fn newly_completed(&self) -> Option<(StartRecord, Micros)> {
@@ -360,14 +379,13 @@ fn resolve_start(dims: &mut Cow<'_, Dimensions>, start: &SessionStart) -> StartR
         ci,
         cli_version: intern_string(dims, start.cli_version.as_deref()),
         operator_version: intern_string(dims, start.operator_version.as_deref()),
+        multi_cluster_parent: intern_string(dims, start.multi_cluster_parent.as_deref()),
+        estimated: start.estimated,
     }
 }
 
 fn load_session(tx: &Transaction<'_>, session_id: &str) -> rusqlite::Result<BatchSession> {
-    let mut lookup = tx.prepare_cached(&format!(
-        "SELECT {SESSION_COLUMNS}, EXISTS (SELECT 1 FROM watched_sessions WHERE session_id = ?1) \
-         FROM sessions WHERE session_id = ?1"
-    ))?;
+    let mut lookup = tx.prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?1"))?;
     lookup
         .query_row([session_id], |row| {
             let start: Option<Micros> = row.get(1)?;
@@ -382,16 +400,19 @@ fn load_session(tx: &Transaction<'_>, session_id: &str) -> rusqlite::Result<Batc
                     ci: row.get(6)?,
                     cli_version: row.get(7)?,
                     operator_version: row.get(8)?,
+                    multi_cluster_parent: row.get(9)?,
+                    estimated: row.get(10)?,
                 }),
             };
             Ok(BatchSession {
                 row: Some(row.get(0)?),
                 start: record,
                 end,
+                end_estimated: row.get(11)?,
+                close_reason: row.get(12)?,
                 stored_start: start.is_some(),
                 stored_end: end.is_some(),
-                estimated: row.get(9)?,
-                replaced: false,
+                start_replaced: false,
             })
         })
         .optional()
@@ -545,13 +566,15 @@ impl SqliteStore {
                 Event::SessionStart(start) => {
                     let record = resolve_start(&mut dims, start);
                     match &state.start {
-                        Some(existing) if *existing == record => outcome.duplicates += 1,
-                        // Pushed by the session's own source after the controller estimated it
-                        // from the operator: the pushed start is the true one.
-                        Some(_) if state.estimated && state.end.is_none() && !state.replaced => {
+                        // An exact start replaces an estimate while the session runs: nothing
+                        // of it is in the rollups yet.
+                        Some(existing) if existing.estimated && !record.estimated && state.end.is_none() => {
                             state.start = Some(record);
-                            state.replaced = true;
+                            state.start_replaced = state.stored_start;
                             outcome.accepted += 1;
+                        }
+                        Some(existing) if existing.same_as(&record) || record.estimated || existing.estimated => {
+                            outcome.duplicates += 1
                         }
                         Some(existing) => problems.push(EventProblem::conflict(
                             index,
@@ -581,7 +604,9 @@ impl SqliteStore {
                 Event::SessionEnd(end_event) => {
                     let end = calendar::to_micros(end_event.timestamp);
                     match (state.end, &state.start) {
-                        (Some(existing), _) if existing == end => outcome.duplicates += 1,
+                        (Some(existing), _) if existing == end || end_event.estimated || state.end_estimated => {
+                            outcome.duplicates += 1
+                        }
                         (Some(existing), _) => problems.push(EventProblem::conflict(
                             index,
                             session_id,
@@ -602,6 +627,8 @@ impl SqliteStore {
                         )),
                         (None, _) => {
                             state.end = Some(end);
+                            state.end_estimated = end_event.estimated;
+                            state.close_reason = intern_string(&mut dims, end_event.close_reason.as_deref());
                             outcome.accepted += 1;
                         }
                     }
@@ -656,11 +683,13 @@ impl SqliteStore {
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO sessions (session_id, start_us, end_us, identity_id, target_id, namespace_id, ci_id, \
-                 cli_version_id, operator_version_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 cli_version_id, operator_version_id, multi_cluster_parent_id, start_estimated, end_estimated, \
+                 close_reason_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             let mut update = tx.prepare_cached(
                 "UPDATE sessions SET start_us = ?2, end_us = ?3, identity_id = ?4, target_id = ?5, namespace_id = ?6, \
-                 ci_id = ?7, cli_version_id = ?8, operator_version_id = ?9 WHERE id = ?1",
+                 ci_id = ?7, cli_version_id = ?8, operator_version_id = ?9, multi_cluster_parent_id = ?10, \
+                 start_estimated = ?11, end_estimated = ?12, close_reason_id = ?13 WHERE id = ?1",
             )?;
             for (session_id, state) in &sessions {
                 if !state.changed() {
@@ -676,6 +705,10 @@ impl SqliteStore {
                     record.and_then(|r| r.ci),
                     record.map_or(ABSENT, |r| r.cli_version),
                     record.map_or(ABSENT, |r| r.operator_version),
+                    record.map_or(ABSENT, |r| r.multi_cluster_parent),
+                    record.is_some_and(|r| r.estimated),
+                    state.end_estimated,
+                    state.close_reason,
                 ];
                 match state.row {
                     Some(row) => {
@@ -692,7 +725,7 @@ impl SqliteStore {
                 if let Some((record, end)) = state.newly_completed() {
                     rollups.add(&record, end);
                 }
-                if let Some(record) = record.filter(|_| !state.stored_start || state.replaced) {
+                if let (Some(record), true) = (record, state.new_start()) {
                     if record.ci.is_none() {
                         let span = changed_identities
                             .entry(record.identity)
@@ -774,14 +807,21 @@ impl UsageStore for SqliteStore {
     fn known_sessions(&self, session_ids: &[String]) -> Result<HashMap<String, SessionState>> {
         let mut reader = self.reader()?;
         let conn = reader.conn();
-        let mut statement = conn.prepare_cached("SELECT start_us, end_us FROM sessions WHERE session_id = ?1")?;
+        let mut statement =
+            conn.prepare_cached("SELECT start_us, end_us, start_estimated FROM sessions WHERE session_id = ?1")?;
         let mut known = HashMap::new();
         for id in session_ids {
-            let row: Option<(Option<Micros>, Option<Micros>)> = statement
-                .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+            let row = statement
+                .query_row([id], |row| {
+                    Ok(SessionState {
+                        start: row.get(0)?,
+                        end: row.get(1)?,
+                        start_estimated: row.get(2)?,
+                    })
+                })
                 .optional()?;
-            if let Some((start, end)) = row {
-                known.insert(id.clone(), SessionState { start, end });
+            if let Some(state) = row {
+                known.insert(id.clone(), state);
             }
         }
         Ok(known)
@@ -797,11 +837,30 @@ impl UsageStore for SqliteStore {
         Ok(())
     }
 
+    fn record_operator_ci_running(&self, count: Option<u64>) -> Result<bool> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let known = meta_i64(&tx, "operator_ci_running")?;
+        let count = count.map(|count| i64::try_from(count).unwrap_or(i64::MAX));
+        if known == count {
+            return Ok(false);
+        }
+        match count {
+            Some(count) => set_meta(&tx, "operator_ci_running", count)?,
+            None => {
+                tx.execute("DELETE FROM meta WHERE key = 'operator_ci_running'", [])?;
+            }
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
     fn watched(&self) -> Result<Vec<Watched>> {
         let mut reader = self.reader()?;
         let conn = reader.conn();
         let mut statement = conn.prepare_cached(
-            "SELECT w.session_id, w.last_seen_us, s.start_us, s.end_us FROM watched_sessions w \
+            "SELECT w.session_id, w.last_seen_us, s.start_us, s.end_us, coalesce(s.start_estimated, 0) \
+             FROM watched_sessions w \
              LEFT JOIN sessions s ON s.session_id = w.session_id ORDER BY w.session_id",
         )?;
         let rows = statement.query_map([], |row| {
@@ -811,13 +870,14 @@ impl UsageStore for SqliteStore {
                 state: SessionState {
                     start: row.get(2)?,
                     end: row.get(3)?,
+                    start_estimated: row.get(4)?,
                 },
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn watch(&self, session_ids: &[String], seen_at: Micros) -> Result<()> {
+    fn watch(&self, seen: &[(String, Micros)]) -> Result<()> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         {
@@ -825,7 +885,7 @@ impl UsageStore for SqliteStore {
                 "INSERT INTO watched_sessions (session_id, last_seen_us) VALUES (?1, ?2) \
                  ON CONFLICT (session_id) DO UPDATE SET last_seen_us = max(last_seen_us, excluded.last_seen_us)",
             )?;
-            for id in session_ids {
+            for (id, seen_at) in seen {
                 upsert.execute(params![id, seen_at])?;
             }
         }
@@ -1013,6 +1073,7 @@ impl UsageStore for SqliteStore {
             }
         }
         let last_event_at = meta_i64(&tx, "last_event_us")?;
+        let operator_ci_running = meta_i64(&tx, "operator_ci_running")?.map(|count| count.max(0) as u64);
         let operator_version: Option<String> = tx
             .query_row("SELECT value FROM meta WHERE key = 'operator_version'", [], |row| {
                 row.get(0)
@@ -1038,6 +1099,7 @@ impl UsageStore for SqliteStore {
             first_session_at,
             last_event_at,
             operator_version,
+            operator_ci_running,
         })
     }
 
@@ -1086,7 +1148,7 @@ impl UsageStore for SqliteStore {
 
 /// Columns of a listed session, as [`listed_session`] reads them.
 const LISTED_COLUMNS: &str = "id, session_id, start_us, end_us, identity_id, target_id, namespace_id, ci_id, \
-     cli_version_id, operator_version_id";
+     cli_version_id, operator_version_id, close_reason_id, multi_cluster_parent_id";
 
 /// A listing's filters as interned ids.
 #[derive(Debug)]
@@ -1192,6 +1254,8 @@ fn listed_session(row: &rusqlite::Row<'_>, dims: &Dimensions) -> rusqlite::Resul
         ci,
         cli_version: string(row.get(8)?),
         operator_version: string(row.get(9)?),
+        close_reason: string(row.get(10)?),
+        multi_cluster_parent: string(row.get(11)?),
     };
     Ok((cursor, record))
 }
@@ -1363,6 +1427,8 @@ fn read_raw(
             ci: row.get::<_, bool>(3)?.then_some(ABSENT),
             cli_version: ABSENT,
             operator_version: ABSENT,
+            multi_cluster_parent: ABSENT,
+            estimated: false,
         };
         rollups.add(&record, row.get(5)?);
     }
@@ -1471,6 +1537,8 @@ mod tests {
             ci: None,
             cli_version: Some("3.150.0".to_owned()),
             operator_version: Some("3.120.0".to_owned()),
+            multi_cluster_parent: None,
+            estimated: false,
         }
     }
 
@@ -1478,6 +1546,8 @@ mod tests {
         Event::SessionEnd(SessionEnd {
             session_id: id.to_owned(),
             timestamp: at(time),
+            close_reason: None,
+            estimated: false,
         })
     }
 
@@ -1681,6 +1751,8 @@ mod tests {
             ci: None,
             cli_version: None,
             operator_version: None,
+            multi_cluster_parent: None,
+            estimated: false,
         };
         store
             .ingest(&[
@@ -1715,6 +1787,8 @@ mod tests {
                 }),
                 cli_version: Some("3.150.0".to_owned()),
                 operator_version: Some("3.120.0".to_owned()),
+                close_reason: None,
+                multi_cluster_parent: None,
             }
         );
         assert_eq!(
@@ -1737,6 +1811,8 @@ mod tests {
                 ci: None,
                 cli_version: None,
                 operator_version: None,
+                close_reason: None,
+                multi_cluster_parent: None,
             }
         );
     }
@@ -2087,5 +2163,64 @@ mod tests {
             )
             .unwrap();
         assert_eq!(peak, 2, "the year-long session overlaps the short one");
+    }
+
+    #[test]
+    fn an_exact_start_replaces_an_estimate_while_the_session_runs() {
+        let (_dir, store) = store();
+        let mut estimate = start("s", "2026-02-10T09:00:07Z", "m");
+        estimate.estimated = true;
+        store.ingest(&[Event::SessionStart(estimate.clone())]).unwrap();
+        let exact = start("s", "2026-02-10T09:00:00Z", "m");
+        let outcome = store.ingest(&[Event::SessionStart(exact.clone())]).unwrap();
+        assert_eq!(outcome.accepted, 1, "the estimate was replaced");
+        assert_eq!(
+            store.sessions(&all_time()).unwrap().sessions[0].start,
+            micros("2026-02-10T09:00:00Z")
+        );
+        // Neither the estimate nor the exact start again changes anything now.
+        let again = store
+            .ingest(&[Event::SessionStart(estimate), Event::SessionStart(exact)])
+            .unwrap();
+        assert_eq!((again.accepted, again.duplicates), (0, 2));
+        store.ingest(&[end("s", "2026-02-10T09:30:00Z")]).unwrap();
+        let report = store
+            .snapshot(&SnapshotQuery {
+                from: None,
+                to: micros("2026-03-01T00:00:00Z"),
+                granularity: Granularity::Day,
+            })
+            .unwrap();
+        assert_eq!(report.user_totals.sessions, 1);
+        assert_eq!(report.user_totals.total_micros, 30 * 60 * 1_000_000);
+    }
+
+    #[test]
+    fn a_stored_end_stays_and_keeps_its_close_reason() {
+        let (_dir, store) = store();
+        let closed = Event::SessionEnd(SessionEnd {
+            session_id: "s".to_owned(),
+            timestamp: at("2026-02-10T09:30:00Z"),
+            close_reason: Some("Unused".to_owned()),
+            estimated: false,
+        });
+        store
+            .ingest(&[Event::SessionStart(start("s", "2026-02-10T09:00:00Z", "m")), closed])
+            .unwrap();
+        let estimated_later = Event::SessionEnd(SessionEnd {
+            session_id: "s".to_owned(),
+            timestamp: at("2026-02-10T09:31:00Z"),
+            close_reason: None,
+            estimated: true,
+        });
+        assert_eq!(store.ingest(&[estimated_later]).unwrap().duplicates, 1);
+        let listed = &store.sessions(&all_time()).unwrap().sessions[0];
+        assert_eq!(listed.end, Some(micros("2026-02-10T09:30:00Z")));
+        assert_eq!(listed.close_reason.as_deref(), Some("Unused"));
+        let other = end("s", "2026-02-10T09:45:00Z");
+        assert!(
+            matches!(store.ingest(&[other]), Err(IngestFailure::Rejected(_))),
+            "an exact end differing is a conflict"
+        );
     }
 }

@@ -26,6 +26,7 @@ use kube::{
 };
 use mirrord_usage_crds::operator::MirrordOperator;
 use mirrord_usage_crds::rbac::{ANALYST_ROLE, AUDITOR_ROLE, VIEWER_ROLE, cluster_roles};
+use mirrord_usage_crds::session_record::MirrordClusterSession;
 use mirrord_usage_crds::usage_report::MirrordUsageReport;
 use mirrord_usage_crds::{ANALYTICS_GROUP, ANALYTICS_VERSION};
 use mirrord_usage_tests::{
@@ -299,6 +300,7 @@ async fn serve(state: &Path) -> anyhow::Result<()> {
     let control_plane = ControlPlane::start_in(state.join(CONTROL_PLANE)).await?;
     control_plane.install_crd(&MirrordUsageReport::crd()).await?;
     control_plane.install_crd(&MirrordOperator::crd()).await?;
+    control_plane.install_crd(&MirrordClusterSession::crd()).await?;
     control_plane.apply_cluster_roles(&cluster_roles(false)).await?;
     for person in &PEOPLE {
         if let Some(role) = person.role {

@@ -1,21 +1,22 @@
-//! Sessions from the mirrord operator: every poll compares the sessions it shows as running
-//! with those being watched, starts the new ones and ends (at their last-seen time) those that
-//! are gone. What is watched lives in the store, so restarts and outages lose nothing and count
-//! nothing twice. Everything goes through the same ingest path as `POST /api/v1/events`.
+//! Sessions from the operator's running-sessions summary (operators without per-session
+//! records): every poll compares the sessions it shows as running with those being watched,
+//! starts the new ones (at first sight minus their duration, an estimate) and ends (at their
+//! last-seen time) those that are gone. What is watched lives in the store, so restarts and
+//! outages lose nothing and count nothing twice.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kube::Api;
 use mirrord_usage_api::calendar::{self, Micros};
-use mirrord_usage_api::clock::Clock;
-use mirrord_usage_api::ingest;
-use mirrord_usage_api::store::{IngestFailure, SessionState, UsageStore, Watched};
-use mirrord_usage_crds::event::{Event, SessionEnd, SessionStart, Target};
+use mirrord_usage_api::store::{SessionState, UsageStore, Watched};
+use mirrord_usage_crds::event::{CiContext, Event, SessionEnd, SessionStart, Target};
 use mirrord_usage_crds::operator::{MirrordOperator, OPERATOR_OBJECT, OperatorSession};
 use mirrord_usage_crds::report::License;
+
+use super::ci_users::CiUsers;
+use super::store_events;
 
 /// What one poll changes.
 #[derive(Debug, Default, PartialEq)]
@@ -53,8 +54,19 @@ pub fn session_id(session: &OperatorSession) -> String {
     }
 }
 
-fn start_event(session: &OperatorSession, id: String, now: Micros, operator_version: Option<&str>) -> Event {
+fn start_event(
+    session: &OperatorSession,
+    id: String,
+    now: Micros,
+    operator_version: Option<&str>,
+    ci_users: &CiUsers,
+) -> Event {
     let owner = session.owner();
+    let ci = owner
+        .kubernetes_username
+        .as_deref()
+        .is_some_and(|user| ci_users.matches(user))
+        .then(CiContext::default);
     let start = now
         - i64::try_from(session.duration_secs)
             .unwrap_or(i64::MAX / 2)
@@ -74,10 +86,23 @@ fn start_event(session: &OperatorSession, id: String, now: Micros, operator_vers
             .target_parts()
             .map(|(kind, name, container)| Target { kind, name, container }),
         namespace: session.namespace.clone(),
-        ci: None,
+        ci,
         cli_version: None,
         operator_version: operator_version.map(str::to_owned),
+        multi_cluster_parent: None,
+        estimated: true,
     })
+}
+
+/// What the summary decides about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The summary is the source: every session it shows.
+    Everything,
+    /// The records are the source: only sessions the summary started (whose start is still its
+    /// estimate) until a record takes them over or the summary stops showing them. This covers
+    /// sessions that began before the operator kept records.
+    StartedBySummary,
 }
 
 /// Decides what a poll at `now` changes, given what the operator shows, what is watched and what
@@ -86,10 +111,14 @@ pub fn plan(
     now: Micros,
     shown: &[OperatorSession],
     operator_version: Option<&str>,
+    ci_users: &CiUsers,
     watched: &[Watched],
     known: &HashMap<String, SessionState>,
+    scope: Scope,
 ) -> Plan {
-    let watched_ids: HashMap<&str, &Watched> = watched.iter().map(|w| (w.session_id.as_str(), w)).collect();
+    let in_scope = |w: &&Watched| scope == Scope::Everything || w.state.start.is_none() || w.state.start_estimated;
+    let watched: Vec<&Watched> = watched.iter().filter(in_scope).collect();
+    let watched_ids: HashMap<&str, &Watched> = watched.iter().map(|w| (w.session_id.as_str(), *w)).collect();
     let mut plan = Plan::default();
     let mut visible = HashSet::new();
     for session in shown.iter().filter(|session| !session.is_preview_environment()) {
@@ -103,15 +132,15 @@ pub fn plan(
             Some(_) => {
                 if !stored_start {
                     plan.starts
-                        .push(start_event(session, id.clone(), now, operator_version));
+                        .push(start_event(session, id.clone(), now, operator_version, ci_users));
                 }
                 plan.seen.push(id);
             }
-            // Reported by another source (pushed events): that source owns it.
-            None if known.contains_key(&id) => {}
+            // Reported by another source (pushed events, records): that source owns it.
+            None if known.contains_key(&id) || scope == Scope::StartedBySummary => {}
             None => {
                 plan.starts
-                    .push(start_event(session, id.clone(), now, operator_version));
+                    .push(start_event(session, id.clone(), now, operator_version, ci_users));
                 plan.seen.push(id);
             }
         }
@@ -121,49 +150,13 @@ pub fn plan(
             plan.ends.push(Event::SessionEnd(SessionEnd {
                 session_id: watched.session_id.clone(),
                 timestamp: calendar::from_micros(watched.last_seen),
+                close_reason: None,
+                estimated: true,
             }));
         }
         plan.forget.push(watched.session_id.clone());
     }
     plan
-}
-
-/// Stores events, skipping (and logging) any that another source already contradicts.
-fn store_events(store: &dyn UsageStore, events: &[Event], now: Micros) -> Result<(), mirrord_usage_api::Error> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let valid: Vec<Event> = events
-        .iter()
-        .filter(|event| match ingest::validate(event, calendar::from_micros(now)) {
-            Ok(()) => true,
-            Err(message) => {
-                tracing::warn!(session = event.session_id(), %message, "skipping an operator session");
-                false
-            }
-        })
-        .cloned()
-        .collect();
-    match store.ingest(&valid) {
-        Ok(_) => Ok(()),
-        Err(IngestFailure::Store(error)) => Err(error),
-        Err(IngestFailure::Rejected(problems)) => {
-            let rejected: HashSet<usize> = problems.iter().map(|p| p.index).collect();
-            for problem in &problems {
-                tracing::warn!(session = ?problem.session_id, message = %problem.message, "operator session conflicts with stored data");
-            }
-            let rest: Vec<Event> = valid
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| !rejected.contains(i))
-                .map(|(_, e)| e)
-                .collect();
-            match store.ingest(&rest) {
-                Ok(_) | Err(IngestFailure::Rejected(_)) => Ok(()),
-                Err(IngestFailure::Store(error)) => Err(error),
-            }
-        }
-    }
 }
 
 /// What a poll found.
@@ -178,13 +171,20 @@ pub struct PollOutcome {
 pub async fn poll_once(
     api: &Api<MirrordOperator>,
     store: Arc<dyn UsageStore>,
+    ci_users: &CiUsers,
     now: DateTime<Utc>,
+    scope: Scope,
 ) -> anyhow::Result<PollOutcome> {
     let operator = api
         .get_opt(OPERATOR_OBJECT)
         .await?
         .ok_or_else(|| anyhow::anyhow!("there is no MirrordOperator named {OPERATOR_OBJECT:?}"))?;
-    let shown = operator.status.map(|status| status.sessions).unwrap_or_default();
+    let status = operator.status.unwrap_or_default();
+    let ci_running = status
+        .statistics
+        .and_then(|statistics| statistics.active_ci_sessions_count);
+    let shown = status.sessions;
+    let ci_users = ci_users.clone();
     let version = operator.spec.operator_version;
     let license = operator.spec.license.map(|license| License {
         name: license.name,
@@ -197,11 +197,15 @@ pub async fn poll_once(
         if let Some(license) = &license {
             store.record_license(license)?;
         }
+        if scope == Scope::Everything {
+            store.record_operator_ci_running(ci_running)?;
+        }
         let watched = store.watched()?;
         let known = store.known_sessions(&ids)?;
-        let plan = plan(now, &shown, version.as_deref(), &watched, &known);
+        let plan = plan(now, &shown, version.as_deref(), &ci_users, &watched, &known, scope);
         // Watch first: a crash after this only makes the next poll start (or end) it again.
-        store.watch(&plan.seen, now)?;
+        let seen: Vec<(String, Micros)> = plan.seen.iter().map(|id| (id.clone(), now)).collect();
+        store.watch(&seen)?;
         store_events(&*store, &plan.starts, now)?;
         store_events(&*store, &plan.ends, now)?;
         store.unwatch(&plan.forget)?;
@@ -213,38 +217,6 @@ pub async fn poll_once(
     })
     .await??;
     Ok(outcome)
-}
-
-/// Polls the operator every `interval` until the task is dropped.
-pub async fn run(api: Api<MirrordOperator>, store: Arc<dyn UsageStore>, clock: Arc<dyn Clock>, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut reachable = true;
-    loop {
-        ticker.tick().await;
-        match poll_once(&api, store.clone(), clock.now()).await {
-            Ok(outcome) => {
-                if !reachable {
-                    tracing::info!("the mirrord operator can be read again");
-                }
-                reachable = true;
-                if outcome.started + outcome.ended > 0 {
-                    tracing::info!(
-                        running = outcome.running,
-                        started = outcome.started,
-                        ended = outcome.ended,
-                        "operator sessions"
-                    );
-                }
-            }
-            Err(error) => {
-                if reachable {
-                    tracing::warn!(%error, "cannot read the mirrord operator; open sessions are kept until it can be read again");
-                }
-                reachable = false;
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -276,11 +248,20 @@ mod tests {
     const RUNNING: SessionState = SessionState {
         start: Some(0),
         end: None,
+        start_estimated: true,
     };
 
     #[test]
     fn a_new_session_starts_at_first_sight_minus_its_duration() {
-        let plan = plan(100 * SECOND, &[shown("a", 30)], Some("3.120.0"), &[], &HashMap::new());
+        let plan = plan(
+            100 * SECOND,
+            &[shown("a", 30)],
+            Some("3.120.0"),
+            &CiUsers::default(),
+            &[],
+            &HashMap::new(),
+            Scope::Everything,
+        );
         assert_eq!(plan.seen, ["a"]);
         let Event::SessionStart(start) = &plan.starts[0] else {
             panic!("a start")
@@ -299,8 +280,10 @@ mod tests {
             200 * SECOND,
             &[shown("a", 130)],
             None,
+            &CiUsers::default(),
             &[watched("a", 100 * SECOND, RUNNING)],
             &known,
+            Scope::Everything,
         );
         assert_eq!(
             plan,
@@ -317,8 +300,10 @@ mod tests {
             900 * SECOND,
             &[],
             None,
+            &CiUsers::default(),
             &[watched("a", 100 * SECOND, RUNNING)],
             &HashMap::new(),
+            Scope::Everything,
         );
         assert_eq!(plan.forget, ["a"]);
         let Event::SessionEnd(end) = &plan.ends[0] else {
@@ -333,13 +318,16 @@ mod tests {
         let ended = SessionState {
             start: Some(0),
             end: Some(5),
+            start_estimated: true,
         };
         let plan = plan(
             200 * SECOND,
             &[shown("pushed", 10)],
             None,
+            &CiUsers::default(),
             &[watched("gone", 1, ended)],
             &known,
+            Scope::Everything,
         );
         assert!(plan.starts.is_empty() && plan.ends.is_empty() && plan.seen.is_empty());
         assert_eq!(plan.forget, ["gone"], "an already ended session is just forgotten");
@@ -351,7 +339,15 @@ mod tests {
         preview.user = "preview-env".into();
         let mut anonymous = shown("x", 5);
         anonymous.id = None;
-        let plan = plan(100 * SECOND, &[preview, anonymous.clone()], None, &[], &HashMap::new());
+        let plan = plan(
+            100 * SECOND,
+            &[preview, anonymous.clone()],
+            None,
+            &CiUsers::default(),
+            &[],
+            &HashMap::new(),
+            Scope::Everything,
+        );
         assert_eq!(plan.seen, [session_id(&anonymous)]);
         assert!(plan.seen[0].starts_with("operator-"));
         assert_eq!(
@@ -359,5 +355,71 @@ mod tests {
             session_id(&anonymous.clone()),
             "derived ids are stable"
         );
+    }
+
+    #[test]
+    fn sessions_of_ci_users_are_ci_and_targets_read_as_kubernetes_spells_them() {
+        let mut ci = shown("ci", 5);
+        ci.user = "runner/system:serviceaccount:ci:deployer@runner-7".into();
+        ci.target = "label/app.kubernetes.io/name=web/container/app".into();
+        let mut legacy = shown("legacy", 5);
+        legacy.target = "namespace/shop".into();
+        let mut lower = shown("lower", 5);
+        lower.target = "statefulset/db/container/pg".into();
+        let ci_users: CiUsers = "system:serviceaccount:ci:*".parse().unwrap();
+        let plan = plan(
+            100 * SECOND,
+            &[ci, legacy, lower],
+            None,
+            &ci_users,
+            &[],
+            &HashMap::new(),
+            Scope::Everything,
+        );
+        let starts: Vec<&SessionStart> = plan
+            .starts
+            .iter()
+            .map(|event| match event {
+                Event::SessionStart(start) => start,
+                Event::SessionEnd(_) => panic!("a start"),
+            })
+            .collect();
+        assert_eq!(starts[0].ci, Some(CiContext::default()));
+        let label = starts[0].target.as_ref().unwrap();
+        assert_eq!(
+            (label.kind.as_str(), label.name.as_str()),
+            ("PodSet", "app.kubernetes.io/name=web")
+        );
+        assert_eq!(starts[1].target, None, "namespace/<ns> is targetless");
+        assert_eq!(starts[1].ci, None);
+        assert_eq!(starts[2].target.as_ref().unwrap().kind, "StatefulSet");
+        assert!(
+            starts.iter().all(|start| start.estimated),
+            "summary starts are estimates"
+        );
+    }
+
+    #[test]
+    fn beside_the_records_the_summary_only_follows_the_sessions_it_started() {
+        let exact = SessionState {
+            start_estimated: false,
+            ..RUNNING
+        };
+        let known = HashMap::from([("mine".to_owned(), RUNNING), ("record".to_owned(), exact)]);
+        let plan = plan(
+            900 * SECOND,
+            &[shown("new", 5)],
+            None,
+            &CiUsers::default(),
+            &[
+                watched("mine", 100 * SECOND, RUNNING),
+                watched("record", 100 * SECOND, exact),
+            ],
+            &known,
+            Scope::StartedBySummary,
+        );
+        assert!(plan.starts.is_empty(), "new sessions are the records' to start");
+        assert_eq!(plan.forget, ["mine"], "the record's session is left to the records");
+        assert_eq!(plan.ends.len(), 1);
     }
 }

@@ -119,6 +119,7 @@ pub async fn run(kubeconfig: &Path) -> anyhow::Result<()> {
     let mut running: Vec<(SessionStart, DateTime<Utc>)> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     let mut round: u64 = 0;
+    let mut ci_runs: u64 = 0;
     loop {
         tick.tick().await;
         round += 1;
@@ -142,7 +143,8 @@ pub async fn run(kubeconfig: &Path) -> anyhow::Result<()> {
             && let Some((start, end)) = simulator.live_session(now)
         {
             let start = if round.is_multiple_of(4) {
-                as_ci_run(start, round)
+                ci_runs += 1;
+                as_ci_run(start, ci_runs)
             } else {
                 start
             };

@@ -213,23 +213,16 @@ impl Follower {
         };
         let now = self.now();
         if records::is_closed(&record) {
-            let was_running = self.tracker.forget(&id).is_some();
-            let mut events: Vec<Event> = Vec::new();
-            if !was_running {
-                events.extend(records::start_event(&record, self.operator_version.as_deref()));
-            }
-            events.extend(records::end_event(&record, now, was_running));
-            return self
-                .blocking(move |store| {
-                    store_events(store, &events, now)?;
-                    store.unwatch(&[id])?;
-                    Ok(())
-                })
-                .await;
+            // Ends it if it was followed; else the store says whether it ended already.
+            return self.applied(record).await;
         }
         if !self.tracker.contains(&id) {
             // Created and deleted between two events this watch saw: start it now.
             self.applied(record.clone()).await?;
+            if !self.tracker.contains(&id) {
+                // The store had it ended already.
+                return Ok(());
+            }
         }
         self.vanished.push((record, now));
         self.settle_at

@@ -81,7 +81,9 @@ pub fn document() -> Value {
                 "parameters": [
                     {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "csv", "xlsx"], "default": "json"},
                      "description": "json: the full report; csv: the per-user table; xlsx: general and per-user sheets."},
-                    range[0], range[1], range[2]
+                    range[0], range[1], range[2],
+                    {"name": "inactiveDays", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 3650},
+                     "description": "Only the users without a session in the last N days of the range, longest idle first (inactive seats, with primaryKey=machineId and the range running to now)."}
                 ],
                 "responses": {
                     "200": {"description": "The report.", "content": {

@@ -305,9 +305,17 @@ impl AppState {
 
     /// Computes the usage report for a caller already allowed to read reports, leaving out
     /// per-user rows they may not read.
-    pub async fn usage_report(&self, principal: &Principal, range: RangeParams) -> Result<UsageReport, ApiError> {
+    pub async fn usage_report(
+        &self,
+        principal: &Principal,
+        range: RangeParams,
+        inactive: Option<Inactive>,
+    ) -> Result<UsageReport, ApiError> {
         let may_read_users = self.auth.allows(principal, Permission::ReadUsers).await?;
         let mut report = self.compute_usage_report(range).await?;
+        if let Some(inactive) = inactive {
+            inactive.keep_only_inactive(&mut report);
+        }
         if !may_read_users {
             report.user_metrics = None;
             report.user_metrics_omitted = Some(format!(
@@ -362,6 +370,40 @@ pub fn report_format(params: &HashMap<String, String>) -> Result<Option<FileForm
     }
 }
 
+/// `inactiveDays=N`: only the users without a session in the last N days of the range, the
+/// longest idle first (the seats an admin can reclaim, with the range running to now).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inactive {
+    pub days: u32,
+}
+
+/// At most ten years.
+const MAX_INACTIVE_DAYS: u32 = 3650;
+
+impl Inactive {
+    /// Reads `inactiveDays`; `None` when absent.
+    pub fn from_params(params: &HashMap<String, String>) -> Result<Option<Inactive>, ApiError> {
+        let Some(value) = params.get("inactiveDays").filter(|value| !value.is_empty()) else {
+            return Ok(None);
+        };
+        match value.parse::<u32>() {
+            Ok(days) if (1..=MAX_INACTIVE_DAYS).contains(&days) => Ok(Some(Inactive { days })),
+            _ => Err(ApiError::invalid_parameter(format!(
+                "inactiveDays must be a whole number of days from 1 to {MAX_INACTIVE_DAYS}, not '{value}'"
+            ))),
+        }
+    }
+
+    /// Drops the rows with a session at or after the cut-off; a session exactly at it counts.
+    fn keep_only_inactive(self, report: &mut UsageReport) {
+        let cutoff = report.general_metrics.report_period.to - chrono::Duration::days(i64::from(self.days));
+        if let Some(users) = report.user_metrics.as_mut() {
+            users.retain(|user| user.last_session < cutoff);
+            users.sort_by(|a, b| a.last_session.cmp(&b.last_session).then_with(|| a.id.cmp(&b.id)));
+        }
+    }
+}
+
 /// Reads `interval` (`day` when absent).
 pub fn interval_param(params: &HashMap<String, String>) -> Result<Interval, ApiError> {
     params.get("interval").map_or(Ok(Interval::Day), |value| {
@@ -377,9 +419,13 @@ impl AppState {
         principal: &Principal,
         range: RangeParams,
         format: FileFormat,
+        inactive: Option<Inactive>,
     ) -> Result<Response, ApiError> {
         self.auth.require(principal, Permission::ReadUsers).await?;
-        let report = self.compute_usage_report(range).await?;
+        let mut report = self.compute_usage_report(range).await?;
+        if let Some(inactive) = inactive {
+            inactive.keep_only_inactive(&mut report);
+        }
         let name = format!(
             "mirrord-usage-{}-{}",
             report.general_metrics.report_period.from.format("%Y%m%dT%H%M%SZ"),
@@ -418,10 +464,11 @@ async fn get_usage_report(
 ) -> Result<Response, ApiError> {
     let format = report_format(&params)?;
     let range = range_params(&params, state.clock.now())?;
+    let inactive = Inactive::from_params(&params)?;
     state.auth.require(&principal, Permission::ReadReports).await?;
     match format {
-        None => Ok(Json(state.usage_report(&principal, range).await?).into_response()),
-        Some(format) => state.report_file(&principal, range, format).await,
+        None => Ok(Json(state.usage_report(&principal, range, inactive).await?).into_response()),
+        Some(format) => state.report_file(&principal, range, format, inactive).await,
     }
 }
 

@@ -480,6 +480,47 @@ async fn the_session_log_pages_through_the_sessions_newest_first_with_filters() 
 }
 
 #[tokio::test]
+async fn inactive_days_keep_the_machines_idle_that_long_longest_idle_first_in_every_format() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(&db, NOW).await;
+    server.post_events(history()).await;
+    let ids = |report: &Value| -> Vec<String> {
+        report["userMetrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, ten) = server.get("/api/v1/reports/usage?inactiveDays=10").await;
+    assert_eq!(status, 200, "{ten}");
+    assert_eq!(ids(&ten), ["carol", "alice"]);
+    let (_, thirty) = server.get("/api/v1/reports/usage?inactiveDays=30").await;
+    assert_eq!(ids(&thirty), ["carol"]);
+    assert_eq!(
+        thirty["generalMetrics"], ten["generalMetrics"],
+        "the range's figures stay whole"
+    );
+
+    let (_, _, csv) = server
+        .get_bytes("/api/v1/reports/usage?inactiveDays=30&format=csv")
+        .await;
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.contains("carol") && !csv.contains("alice"), "{csv}");
+    let (_, _, xlsx) = server
+        .get_bytes("/api/v1/reports/usage?inactiveDays=30&format=xlsx")
+        .await;
+    assert_eq!(&xlsx[..2], b"PK");
+
+    for bad in ["0", "-1", "ten", "3651"] {
+        let (status, body) = server.get(&format!("/api/v1/reports/usage?inactiveDays={bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(bad), "{body}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_restart_on_the_same_file_gives_the_same_report() {
     let (_dir, db) = temp_db();
     let server = TestServer::start(&db, NOW).await;

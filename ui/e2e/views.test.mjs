@@ -183,6 +183,12 @@ describe("dashboard views against mirrord-usage serve", { concurrency: false }, 
     assert.equal(await count(), inactive(120));
     const [download] = await Promise.all([page.waitForEvent("download"), page.click(testId("inactive-csv"))]);
     assert.match(download.suggestedFilename(), /^mirrord-usage-inactive-seats-120d-\d{4}-\d{2}-\d{2}\.csv$/);
+    const [xlsx] = await Promise.all([page.waitForEvent("download"), page.click(testId("inactive-xlsx"))]);
+    assert.match(xlsx.suggestedFilename(), /^mirrord-usage-inactive-seats-120d-\d{4}-\d{2}-\d{2}\.xlsx$/);
+    const workbook = new URL(lastRequest(log, (u) => new URL(u).searchParams.get("format") === "xlsx"));
+    assert.equal(workbook.searchParams.get("inactiveDays"), "120");
+    const sameRows = await api(`${workbook.origin}${workbook.pathname}?${new URLSearchParams({ ...Object.fromEntries(workbook.searchParams), format: "json" })}`);
+    assert.equal(sameRows.userMetrics.length, inactive(120), "the workbook's request lists the machines the table shows");
     await context.close();
   });
 

@@ -28,7 +28,7 @@ use crate::calendar::{self, Micros};
 use crate::dashboard;
 use crate::error::ApiError;
 use crate::model::{SessionCursor, SessionQuery, SessionRecord};
-use crate::server::{AppState, interval_param, range_params, report_format};
+use crate::server::{AppState, Inactive, interval_param, range_params, report_format};
 use status::Status;
 
 /// Sessions per page when a list request sets no `limit`.
@@ -198,12 +198,13 @@ async fn get_report(
     state.app.auth.require(&principal, Permission::ReadReports).await?;
     let format = report_format(&params)?;
     let range = state.named_range(&name, &params).await?;
+    let inactive = Inactive::from_params(&params)?;
     match format {
         None => {
-            let report = state.app.usage_report(&principal, range).await?;
+            let report = state.app.usage_report(&principal, range, inactive).await?;
             Ok(Json(UsageReportObject::new(name, report)).into_response())
         }
-        Some(format) => Ok(state.app.report_file(&principal, range, format).await?),
+        Some(format) => Ok(state.app.report_file(&principal, range, format, inactive).await?),
     }
 }
 

@@ -96,6 +96,8 @@ export interface RangeQuery {
   from: Date;
   to: Date;
   primaryKey: PrimaryKey;
+  /** Only the users without a session in the last N days of the range. */
+  inactiveDays?: number;
 }
 
 export interface TrendQuery extends RangeQuery {
@@ -145,7 +147,9 @@ export function toRfc3339(date: Date): string {
 }
 
 function rangeParams(query: RangeQuery): Record<string, string> {
-  return { from: toRfc3339(query.from), to: toRfc3339(query.to), primaryKey: query.primaryKey };
+  const params: Record<string, string> = { from: toRfc3339(query.from), to: toRfc3339(query.to), primaryKey: query.primaryKey };
+  if (query.inactiveDays !== undefined) params.inactiveDays = String(query.inactiveDays);
+  return params;
 }
 
 interface ErrorSaid {

@@ -63,7 +63,14 @@ export function SeatsView({ client, range, now, licenses, inactiveDays, onInacti
         <LoadGate state={machines} onRetry={retryMachines} skeleton={<Skeleton height={40} count={6} />}>
           {(report) =>
             report.userMetrics ? (
-              <InactiveSeats machines={report.userMetrics} now={now} days={inactiveDays} onDays={onInactiveDays} />
+              <InactiveSeats
+                client={client}
+                machines={report.userMetrics}
+                now={now}
+                days={inactiveDays}
+                onDays={onInactiveDays}
+                onUnauthorized={onUnauthorized}
+              />
             ) : (
               <UserMetricsOmitted reason={report.userMetricsOmitted ?? "not available to you."} />
             )
@@ -100,13 +107,17 @@ function SeatsUsed({ trends, licenses, theme }: { trends: UsageTrends; licenses:
 }
 
 interface InactiveSeatsProps {
+  client: ApiClient;
   machines: readonly UserMetric[];
   now: Date;
   days: number;
   onDays: (days: number) => void;
+  onUnauthorized: (error: ApiError) => void;
 }
 
-function InactiveSeats({ machines, now, days, onDays }: InactiveSeatsProps) {
+function InactiveSeats({ client, machines, now, days, onDays, onUnauthorized }: InactiveSeatsProps) {
+  const [xlsxBusy, setXlsxBusy] = useState(false);
+  const [xlsxError, setXlsxError] = useState<string | null>(null);
   const inputId = useId();
   const [draft, setDraft] = useState(String(days));
   const [page, setPage] = useState(1);
@@ -115,6 +126,22 @@ function InactiveSeats({ machines, now, days, onDays }: InactiveSeatsProps) {
   useEffect(() => setPage(1), [rows]);
   const current = Math.min(page, pageCount(rows.length));
   const invalid = parseInactiveDays(draft) === null;
+
+  // The server writes the workbook: the same machines, from the same all-time report.
+  async function downloadXlsx() {
+    setXlsxBusy(true);
+    setXlsxError(null);
+    try {
+      const file = await client.downloadReport({ from: BEGINNING_OF_TIME, to: now, primaryKey: "machineId", inactiveDays: days }, "xlsx");
+      saveBlob(file.blob, `mirrord-usage-inactive-seats-${days}d-${toDay(now)}.xlsx`);
+    } catch (error) {
+      const apiError = error as ApiError;
+      if (apiError.kind === "unauthorized") onUnauthorized(apiError);
+      else setXlsxError(apiError.message);
+    } finally {
+      setXlsxBusy(false);
+    }
+  }
 
   function downloadCsv() {
     saveBlob(new Blob([usersToCsv(rows, "machineId")], { type: "text/csv;charset=utf-8" }), `mirrord-usage-inactive-seats-${days}d-${toDay(now)}.csv`);
@@ -149,12 +176,20 @@ function InactiveSeats({ machines, now, days, onDays }: InactiveSeatsProps) {
         <button type="button" className="button" onClick={downloadCsv} disabled={rows.length === 0} data-testid="inactive-csv">
           Download CSV
         </button>
+        <button type="button" className="button" onClick={downloadXlsx} disabled={rows.length === 0 || xlsxBusy} aria-busy={xlsxBusy} data-testid="inactive-xlsx">
+          {xlsxBusy ? "Preparing…" : "Download XLSX"}
+        </button>
         {invalid && (
           <span id={`${inputId}-error`} className="field-error" role="alert">
             Enter whole days from 1 to {formatCount(MAX_INACTIVE_DAYS)}.
           </span>
         )}
       </form>
+      {xlsxError && (
+        <div className="notice error" role="alert" data-testid="inactive-xlsx-error">
+          The download failed: {xlsxError}
+        </div>
+      )}
       <p className="small muted" data-testid="inactive-summary" data-count={rows.length} data-machines={machines.length}>
         {formatCount(rows.length)} of {formatCount(machines.length)} machines had no session in the last {formatCount(days)} days.
       </p>

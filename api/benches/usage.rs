@@ -377,6 +377,7 @@ async fn main() {
         user: None,
         namespace: None,
         ci: None,
+        close_reason: None,
         limit: 500,
         after: None,
     };

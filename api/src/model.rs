@@ -379,6 +379,8 @@ pub struct SessionQuery {
     pub namespace: Option<String>,
     /// Only CI sessions (true) or only non-CI sessions (false).
     pub ci: Option<bool>,
+    /// Exact match on how the session closed (e.g. `Unused`).
+    pub close_reason: Option<String>,
     /// At most this many sessions (the caller clamps it; the store requires >= 1).
     pub limit: usize,
     /// Continue after this position (from a previous page).

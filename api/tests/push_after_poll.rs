@@ -80,6 +80,7 @@ fn a_pushed_start_replaces_the_estimate_of_a_running_session() {
             user: None,
             namespace: None,
             ci: None,
+            close_reason: None,
         })
         .unwrap();
     assert_eq!(page.sessions.len(), 1);

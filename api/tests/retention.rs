@@ -79,6 +79,7 @@ fn listed(store: &SqliteStore) -> usize {
             user: None,
             namespace: None,
             ci: None,
+            close_reason: None,
             limit: 100_000,
             after: None,
         })

@@ -74,6 +74,7 @@ fn stored(db: &Path) -> Vec<SessionRecord> {
         user: None,
         namespace: None,
         ci: None,
+        close_reason: None,
         limit: 1000,
         after: None,
     };

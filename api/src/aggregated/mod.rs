@@ -288,16 +288,16 @@ fn session_query(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result
                     "fieldSelector term '{term}' is not field=value"
                 )));
             };
-            if !matches!(field, "user" | "namespace" | "ci") {
+            if !matches!(field, "user" | "namespace" | "ci" | "closeReason") {
                 return Err(ApiError::invalid_parameter(format!(
-                    "fieldSelector field '{field}' is not supported; use user, namespace or ci"
+                    "fieldSelector field '{field}' is not supported; use user, namespace, ci or closeReason"
                 )));
             }
             let value = value.strip_prefix('=').unwrap_or(value);
             filters.insert(field.to_owned(), value.to_owned());
         }
     }
-    for field in ["user", "namespace", "ci"] {
+    for field in ["user", "namespace", "ci", "closeReason"] {
         if let Some(value) = params.get(field) {
             filters.insert(field.to_owned(), value.clone());
         }
@@ -343,6 +343,7 @@ fn session_query(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result
         user: non_empty("user"),
         namespace: non_empty("namespace"),
         ci,
+        close_reason: non_empty("closeReason"),
         limit,
         after,
     })

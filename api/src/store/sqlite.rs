@@ -1156,6 +1156,7 @@ struct ListFilter {
     identities: Option<Vec<DimId>>,
     namespace: Option<DimId>,
     ci: Option<bool>,
+    close_reason: Option<DimId>,
 }
 
 impl ListFilter {
@@ -1183,10 +1184,15 @@ impl ListFilter {
             None => None,
             Some(namespace) => Some(dims.string_id(namespace)?),
         };
+        let close_reason = match &query.close_reason {
+            None => None,
+            Some(reason) => Some(dims.string_id(reason)?),
+        };
         Some(ListFilter {
             identities,
             namespace,
             ci: query.ci,
+            close_reason,
         })
     }
 
@@ -1203,6 +1209,9 @@ impl ListFilter {
         }
         if let Some(namespace) = self.namespace {
             let _ = write!(sql, " AND {plus}namespace_id = {namespace}");
+        }
+        if let Some(reason) = self.close_reason {
+            let _ = write!(sql, " AND close_reason_id = {reason}");
         }
         match self.ci {
             Some(true) => sql.push_str(" AND ci_id IS NOT NULL"),
@@ -1576,6 +1585,7 @@ mod tests {
             user: None,
             namespace: None,
             ci: None,
+            close_reason: None,
             limit: 100,
             after: None,
         }
@@ -2085,6 +2095,7 @@ mod tests {
                 user: user.map(str::to_owned),
                 namespace: namespace.map(str::to_owned),
                 ci: Some(false),
+                close_reason: None,
                 ..all_time()
             };
             ListFilter::resolve(&dims, &query).unwrap()
@@ -2094,6 +2105,7 @@ mod tests {
             identities: None,
             namespace: None,
             ci: None,
+            close_reason: None,
         };
         for sql in [started_sql(&unfiltered), started_sql(&resolve(None, Some("shop")))] {
             let everyone = plan(&store, &sql);
@@ -2222,5 +2234,32 @@ mod tests {
             matches!(store.ingest(&[other]), Err(IngestFailure::Rejected(_))),
             "an exact end differing is a conflict"
         );
+    }
+
+    #[test]
+    fn the_log_filters_by_how_sessions_closed() {
+        let (_dir, store) = store();
+        let closed = |id: &str, reason: Option<&str>| {
+            Event::SessionEnd(SessionEnd {
+                session_id: id.to_owned(),
+                timestamp: at("2026-02-10T09:30:00Z"),
+                close_reason: reason.map(str::to_owned),
+                estimated: false,
+            })
+        };
+        store
+            .ingest(&[
+                Event::SessionStart(start("unused", "2026-02-10T09:00:00Z", "m")),
+                closed("unused", Some("Unused")),
+                Event::SessionStart(start("plain", "2026-02-10T09:01:00Z", "m")),
+                closed("plain", None),
+            ])
+            .unwrap();
+        let query = |reason: &str| SessionQuery {
+            close_reason: Some(reason.to_owned()),
+            ..all_time()
+        };
+        assert_eq!(ids(&store.sessions(&query("Unused")).unwrap()), ["unused"]);
+        assert!(store.sessions(&query("StateLost")).unwrap().sessions.is_empty());
     }
 }

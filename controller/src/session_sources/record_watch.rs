@@ -383,6 +383,7 @@ mod tests {
             user: None,
             namespace: None,
             ci: None,
+            close_reason: None,
             limit: 100,
             after: None,
         };

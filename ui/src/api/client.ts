@@ -111,6 +111,7 @@ export interface SessionLogQuery {
   user?: string;
   namespace?: string;
   ci?: boolean;
+  closeReason?: string;
   limit: number;
   continueToken?: string;
 }
@@ -278,6 +279,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       if (query.user) params.user = query.user;
       if (query.namespace) params.namespace = query.namespace;
       if (query.ci !== undefined) params.ci = String(query.ci);
+      if (query.closeReason) params.closeReason = query.closeReason;
       if (query.continueToken) params.continue = query.continueToken;
       return json<SessionList>(url(mode.sessionsPath, params), signal);
     },

@@ -101,6 +101,10 @@ export interface MirrordSession {
   ci: { provider: string | null; pipeline: string | null; environment: string | null; triggeredBy: string | null } | null;
   cliVersion: string | null;
   operatorVersion: string | null;
+  /** How the operator said the session closed, e.g. `Unused`; absent when it did not say. */
+  closeReason?: string;
+  /** Multi-cluster sessions: the parent session on the primary cluster. */
+  multiClusterParent?: string;
 }
 
 export interface SessionList {

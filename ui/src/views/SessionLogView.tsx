@@ -65,6 +65,16 @@ function FilterForm({ filters, onApply }: { filters: LogFilters; onApply: (filte
           <option value="ci">CI sessions</option>
         </select>
       </div>
+      <div className="field inline">
+        <label htmlFor={`${id}-close-reason`}>Closed as</label>
+        <input
+          id={`${id}-close-reason`}
+          value={draft.closeReason}
+          placeholder="e.g. Unused"
+          onChange={(e) => setDraft({ ...draft, closeReason: e.target.value })}
+          data-testid="log-close-reason"
+        />
+      </div>
       <button type="submit" className="button" data-testid="log-apply">
         Apply
       </button>
@@ -90,6 +100,7 @@ export function SessionLogView({ client, range, filters, onFilters, onUnauthoriz
           user: filters.user || undefined,
           namespace: filters.namespace || undefined,
           ci: filters.ci ?? undefined,
+          closeReason: filters.closeReason || undefined,
           limit: LOG_PAGE_SIZE,
           continueToken: tokens.at(-1),
         },
@@ -132,6 +143,7 @@ export function SessionLogView({ client, range, filters, onFilters, onUnauthoriz
                     <th scope="col">Namespace</th>
                     <th scope="col">Target</th>
                     <th scope="col">CI</th>
+                    <th scope="col">Closed as</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -146,11 +158,12 @@ export function SessionLogView({ client, range, filters, onFilters, onUnauthoriz
                       <td>{session.namespace ?? EMPTY}</td>
                       <td className="mono">{session.target ? `${session.target.kind}/${session.target.name}` : "targetless"}</td>
                       <td>{ciLabel(session)}</td>
+                      <td>{session.closeReason ?? EMPTY}</td>
                     </tr>
                   ))}
                   {loaded.items.length === 0 && (
                     <tr>
-                      <td colSpan={7} className="empty-row">
+                      <td colSpan={8} className="empty-row">
                         No sessions match.
                       </td>
                     </tr>

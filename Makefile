@@ -7,7 +7,7 @@ BIN := target/release/mirrord-usage
 CLUSTER := target/debug/mirrord-usage-cluster
 UI_SOURCES := $(shell find ui/src ui/index.html ui/vite.config.ts ui/tsconfig.json ui/package.json -type f 2>/dev/null)
 
-.PHONY: demo test build ui ui-deps lint test-rust test-ui test-browser chromium helm bench crd cluster cluster-down clean
+.PHONY: demo test build ui ui-deps lint test-rust test-ui test-browser chromium helm bench crd chart-roles cluster cluster-down clean
 
 ## Run the demo: a simulated organisation in a fresh SQLite database, the dashboard on localhost.
 demo: build
@@ -75,6 +75,11 @@ cluster-down:
 ## Regenerate the committed CustomResourceDefinition from the types in crds/.
 crd:
 	$(CARGO) run --quiet --locked -p mirrord-usage -- crdgen > charts/mirrord-usage/crds/mirrordusagereports.usage.mirrord.metalbear.co.yaml
+
+## Regenerate the rules of the chart's ClusterRoles from crds/src/rbac.rs.
+chart-roles:
+	$(CARGO) build --quiet --locked --workspace --example chart-roles
+	target/debug/examples/chart-roles > charts/mirrord-usage/files/cluster-role-rules.yaml
 
 clean:
 	$(CARGO) clean

@@ -114,7 +114,7 @@ async fn values_that_cannot_work_are_refused_saying_what_to_set() {
 }
 
 #[tokio::test]
-async fn the_rendered_cluster_roles_are_the_ones_crds_rbac_defines() {
+async fn the_rendered_cluster_roles_and_the_controllers_are_the_ones_crds_rbac_defines() {
     let helm = helm().await;
     for aggregate_to_view in [false, true] {
         let values = Values::new().set("rbac.aggregateToView", &aggregate_to_view.to_string());
@@ -148,11 +148,16 @@ async fn the_rendered_cluster_roles_are_the_ones_crds_rbac_defines() {
             .filter(|name| !shipped.iter().any(|role| &role.name_any() == name))
             .collect();
         assert_eq!(others, [format!("{RELEASE}-controller")]);
-        // The operator's session records: read and watched, never written.
         let controller = rendered
             .iter()
             .find(|role| role.name_any() == format!("{RELEASE}-controller"))
             .unwrap();
+        assert_eq!(
+            controller.rules,
+            Some(rbac::controller_rules()),
+            "the controller's own role"
+        );
+        // The operator's session records: read and watched, never written.
         let record_rules: Vec<_> = controller
             .rules
             .iter()

@@ -7,7 +7,7 @@ BIN := target/release/mirrord-usage
 CLUSTER := target/debug/mirrord-usage-cluster
 UI_SOURCES := $(shell find ui/src ui/index.html ui/vite.config.ts ui/tsconfig.json ui/package.json -type f 2>/dev/null)
 
-.PHONY: demo test build ui ui-deps lint test-rust test-ui test-browser chromium helm bench crd chart-roles cluster cluster-down clean
+.PHONY: demo test build ui ui-deps lint test-rust test-ui test-browser chromium helm bench crd chart-roles ui-types cluster cluster-down clean
 
 ## Run the demo: a simulated organisation in a fresh SQLite database, the dashboard on localhost.
 demo: build
@@ -80,6 +80,11 @@ crd:
 chart-roles:
 	$(CARGO) build --quiet --locked --workspace --example chart-roles
 	target/debug/examples/chart-roles > charts/mirrord-usage/files/cluster-role-rules.yaml
+
+## Regenerate the dashboard's API types (ui/src/api/generated.ts) from the wire types in crds/.
+ui-types:
+	$(CARGO) build --quiet --locked --workspace --example ui-types
+	target/debug/examples/ui-types > ui/src/api/generated.ts
 
 clean:
 	$(CARGO) clean

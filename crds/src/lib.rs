@@ -9,6 +9,7 @@ pub mod rbac;
 pub mod report;
 pub mod session_record;
 pub mod time;
+pub mod ui_types;
 pub mod usage_report;
 
 /// API group of the `MirrordUsageReport` custom resource.

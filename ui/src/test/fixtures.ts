@@ -38,6 +38,7 @@ export function usageReport(users = 3, overrides: Partial<UsageReport> = {}): Us
       userSessionTimeSeconds: rows.reduce((sum, row) => sum + row.totalSessionTimeSeconds, 0),
       clusterName: "prod-eu",
       chartVersion: "1.30.0",
+      license: null,
     },
     allTimeMetrics: {
       totalSessionCount: 1049,
@@ -60,6 +61,7 @@ export function usageReport(users = 3, overrides: Partial<UsageReport> = {}): Us
 export function usageTrends(): UsageTrends {
   return {
     interval: "day",
+    reportPeriod: { from: "2026-11-01T00:00:00Z", to: "2026-11-03T00:00:00Z" },
     buckets: [
       { start: "2026-11-01T00:00:00Z", userSessions: 3, ciSessions: 1, sessionTimeSeconds: 3600, activeUsers: 2, newUsers: 2 },
       { start: "2026-11-02T00:00:00Z", userSessions: 5, ciSessions: 0, sessionTimeSeconds: 7200, activeUsers: 3, newUsers: 1 },

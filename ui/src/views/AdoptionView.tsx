@@ -42,7 +42,7 @@ export function AdoptionView({ client, report, range, now, primaryKey, onUnautho
     (signal) =>
       first
         ? client.trends({ from: monthStart(first), to: now, primaryKey, interval: "month" }, signal)
-        : Promise.resolve({ interval: "month", buckets: [] }),
+        : Promise.resolve({ interval: "month", reportPeriod: { from: now.toISOString(), to: now.toISOString() }, buckets: [] }),
     onUnauthorized,
     `${first}-${now.getTime()}-${primaryKey}`,
   );

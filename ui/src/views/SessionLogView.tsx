@@ -182,7 +182,7 @@ export function SessionLogView({ client, range, filters, onFilters, onUnauthoriz
                 type="button"
                 className="button"
                 disabled={!loaded.metadata.continue}
-                onClick={() => setTokens([...tokens, loaded.metadata.continue])}
+                onClick={() => setTokens([...tokens, loaded.metadata.continue ?? undefined])}
                 data-testid="log-next"
               >
                 Next

@@ -70,6 +70,21 @@ async function api(url) {
   return response.json();
 }
 
+/** The bytes the server answers `url` with, as the dashboard's downloads fetch them. */
+async function apiFile(url) {
+  const response = await fetch(url, { headers: { "x-license-key": KEY } });
+  assert.equal(response.status, 200, `GET ${url} answered ${response.status}: ${await response.clone().text()}`);
+  return Buffer.from(await response.arrayBuffer());
+}
+
+/** Clicks a download button; the saved file and the last request for that format. */
+async function download(page, log, button, format) {
+  const [file] = await Promise.all([page.waitForEvent("download"), page.click(testId(button))]);
+  const bytes = readFileSync(await file.path());
+  const url = lastRequest(log, (u) => new URL(u).searchParams.get("format") === format);
+  return { bytes, url: new URL(url), filename: file.suggestedFilename() };
+}
+
 async function openDashboard(query = "", { viewport = DESKTOP, colorScheme = "light", base = appUrl, key = KEY, clean = true, init } = {}) {
   const context = await browser.newContext({ viewport, colorScheme, acceptDownloads: true, reducedMotion: "reduce" });
   const page = await context.newPage();
@@ -272,22 +287,30 @@ describe("dashboard against mirrord-usage serve", { concurrency: false }, () => 
     await context.close();
   });
 
-  test("CSV downloads the rows shown; XLSX comes from the server for the same range", async () => {
+  test("CSV and XLSX are the server's export for the range and primary key shown", async () => {
     const { small } = RANGES;
-    const { page, log, context } = await openDashboard(`from=${small.fromDay}&to=${small.toDay}`);
+    const { page, log, context } = await openDashboard(`from=${small.fromDay}&to=${small.toDay}&primaryKey=clientHostname`);
     await waitReady(page);
     await page.fill(testId("user-search"), "machine-000");
-    const shown = await page.$$eval(testId("user-row"), (els) => els.map((el) => el.getAttribute("data-id")));
-    const [csv] = await Promise.all([page.waitForEvent("download"), page.click(testId("download-csv"))]);
-    const lines = readFileSync(await csv.path(), "utf8").trim().split("\r\n");
-    assert.match(lines[0], /^id,primaryKey,/);
-    assert.deepEqual(lines.slice(1).map((line) => line.split(",")[0]), shown);
 
-    const [xlsx] = await Promise.all([page.waitForEvent("download"), page.click(testId("download-xlsx"))]);
-    const bytes = readFileSync(await xlsx.path());
-    assert.equal(bytes.subarray(0, 2).toString("latin1"), "PK", "an xlsx file is a zip archive");
-    const xlsxRequest = new URL(lastRequest(log, (url) => new URL(url).searchParams.get("format") === "xlsx"));
-    assert.equal(xlsxRequest.searchParams.get("from"), `${small.fromDay}T00:00:00Z`);
+    const csv = await download(page, log, "download-csv", "csv");
+    assert.equal(csv.url.searchParams.get("from"), `${small.fromDay}T00:00:00Z`);
+    assert.equal(csv.url.searchParams.get("primaryKey"), "clientHostname");
+    assert.ok(csv.bytes.length > 0);
+    assert.deepEqual(csv.bytes, await apiFile(csv.url), "the file is the server's export, byte for byte");
+    const lines = csv.bytes.toString("utf8").trim().split(/\r?\n/);
+    assert.match(lines[0], /^clientHostname,/, "the server names the first column after the primary key");
+    const reportUrl = new URL(lastRequest(log, isUsageJson));
+    for (const param of ["from", "to", "primaryKey"]) {
+      assert.equal(csv.url.searchParams.get(param), reportUrl.searchParams.get(param), `the table's ${param}`);
+    }
+    const report = await api(reportUrl);
+    assert.equal(lines.length - 1, report.userMetrics.length, "every user of the range, whatever the search");
+
+    const xlsx = await download(page, log, "download-xlsx", "xlsx");
+    assert.equal(xlsx.bytes.subarray(0, 2).toString("latin1"), "PK", "an xlsx file is a zip archive");
+    assert.equal(xlsx.url.searchParams.get("from"), `${small.fromDay}T00:00:00Z`);
+    assert.equal(xlsx.url.searchParams.get("primaryKey"), "clientHostname");
     await context.close();
   });
 
@@ -472,11 +495,15 @@ describe("dashboard against mirrord-usage serve", { concurrency: false }, () => 
     }
 
     // Downloads ask the report resource for a file, like the standalone API.
-    const [xlsx] = await Promise.all([page.waitForEvent("download"), page.click(testId("download-xlsx"))]);
-    assert.equal(readFileSync(await xlsx.path()).subarray(0, 2).toString("latin1"), "PK");
-    const xlsxRequest = new URL(lastRequest(log, (url) => new URL(url).searchParams.get("format") === "xlsx"));
-    assert.ok(xlsxRequest.pathname.endsWith("/usagereports/all-time"), xlsxRequest.pathname);
-    assert.equal(xlsxRequest.searchParams.get("from"), `${big.fromDay}T00:00:00Z`);
+    const xlsx = await download(page, log, "download-xlsx", "xlsx");
+    assert.equal(xlsx.bytes.subarray(0, 2).toString("latin1"), "PK");
+    assert.ok(xlsx.url.pathname.endsWith("/usagereports/all-time"), xlsx.url.pathname);
+    assert.equal(xlsx.url.searchParams.get("from"), `${big.fromDay}T00:00:00Z`);
+    const csv = await download(page, log, "download-csv", "csv");
+    assert.equal(csv.url.origin, origin, "through the proxy");
+    assert.ok(csv.url.pathname.endsWith("/usagereports/all-time"), csv.url.pathname);
+    assert.equal(csv.url.searchParams.get("from"), `${big.fromDay}T00:00:00Z`);
+    assert.deepEqual(csv.bytes, await apiFile(csv.url), "the file is the server's export, byte for byte");
     assert.deepEqual(sentCredentials, [], "the proxy adds the user's credentials; the page sends none");
     await context.close();
   });

@@ -5,7 +5,7 @@
 // violation in light or dark.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { buildEvents, chunks, ranges, USER_COUNT } from "./dataset.mjs";
@@ -183,6 +183,14 @@ describe("dashboard views against mirrord-usage serve", { concurrency: false }, 
     assert.equal(await count(), inactive(120));
     const [download] = await Promise.all([page.waitForEvent("download"), page.click(testId("inactive-csv"))]);
     assert.match(download.suggestedFilename(), /^mirrord-usage-inactive-seats-120d-\d{4}-\d{2}-\d{2}\.csv$/);
+    const csvUrl = new URL(lastRequest(log, (u) => new URL(u).searchParams.get("format") === "csv"));
+    assert.equal(csvUrl.searchParams.get("inactiveDays"), "120");
+    assert.equal(csvUrl.searchParams.get("primaryKey"), "machineId");
+    const served = await fetch(csvUrl, { headers: { "x-license-key": KEY } });
+    assert.equal(served.status, 200);
+    const csv = readFileSync(await download.path());
+    assert.deepEqual(csv, Buffer.from(await served.arrayBuffer()), "the file is the server's export, byte for byte");
+    assert.equal(csv.toString("utf8").trim().split(/\r?\n/).length - 1, inactive(120), "one line per machine the table shows");
     const [xlsx] = await Promise.all([page.waitForEvent("download"), page.click(testId("inactive-xlsx"))]);
     assert.match(xlsx.suggestedFilename(), /^mirrord-usage-inactive-seats-120d-\d{4}-\d{2}-\d{2}\.xlsx$/);
     const workbook = new URL(lastRequest(log, (u) => new URL(u).searchParams.get("format") === "xlsx"));

@@ -116,6 +116,9 @@ export interface SessionLogQuery {
   continueToken?: string;
 }
 
+/** The files the usage report comes as. */
+export type ReportFormat = "csv" | "xlsx";
+
 export interface Download {
   blob: Blob;
   filename: string;
@@ -139,7 +142,7 @@ export interface ApiClient {
   summary(query: RangeQuery, signal?: AbortSignal): Promise<UsageSummary>;
   /** One page of the session audit log. */
   sessions(query: SessionLogQuery, signal?: AbortSignal): Promise<SessionList>;
-  downloadReport(query: RangeQuery, format: "csv" | "xlsx", signal?: AbortSignal): Promise<Download>;
+  downloadReport(query: RangeQuery, format: ReportFormat, signal?: AbortSignal): Promise<Download>;
 }
 
 /** RFC 3339 in UTC without milliseconds: `2026-11-02T10:00:00Z`. */

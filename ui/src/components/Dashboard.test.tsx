@@ -250,4 +250,34 @@ describe("Dashboard behind kube-apiserver", () => {
     }
     expect(screen.getByTestId("metric-range-user-sessions-value").textContent).toBe("10");
   });
+
+  it("downloads the CSV the server writes for the range and primary key, with the viewer's key", async () => {
+    const served = "clientHostname,kubernetesUsername\r\nhost-1,alice\r\n";
+    const fetch = serve((url) => {
+      if (url.searchParams.get("format") === "csv") {
+        return new Response(served, { headers: { "content-type": "text/csv", "content-disposition": 'attachment; filename="mirrord-usage-x.csv"' } });
+      }
+      return json(isTrends(url) ? usageTrends() : usageReport(3));
+    });
+    const saved: Blob[] = [];
+    // jsdom has no object URLs; each test file has its own globals.
+    URL.createObjectURL = (blob: Blob) => (saved.push(blob), "blob:csv");
+    URL.revokeObjectURL = () => undefined;
+    const clicked = vi.spyOn(HTMLAnchorElement.prototype, "click").mockImplementation(() => undefined);
+    window.history.replaceState(null, "", "/?key=demo-key&primaryKey=clientHostname");
+    render(<App />);
+    await waitFor(() => expect(screen.getByTestId("app").dataset.ready).toBe("true"));
+    fireEvent.click(screen.getByTestId("download-csv"));
+    await waitFor(() => expect(saved).toHaveLength(1));
+    expect(await saved[0]!.text()).toBe(served);
+    const [asked, init] = fetch.mock.calls.find(([input]) => String(input).includes("format=csv"))! as unknown as [string, RequestInit];
+    const [report] = fetch.mock.calls.find(([input]) => String(input).includes("format=json"))! as unknown as [string];
+    for (const param of ["from", "to", "primaryKey"]) {
+      expect(new URL(asked).searchParams.get(param)).toBe(new URL(report).searchParams.get(param));
+    }
+    expect(new URL(asked).searchParams.get("primaryKey")).toBe("clientHostname");
+    expect((init.headers as Record<string, string>)["x-license-key"]).toBe("demo-key");
+    expect(clicked).toHaveBeenCalledTimes(1);
+    clicked.mockRestore();
+  });
 });

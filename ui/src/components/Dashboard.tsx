@@ -1,18 +1,18 @@
 // The dashboard: the header, the navigation between views, and the open view with its data.
 
 import { useCallback, useEffect, useState } from "react";
-import type { ApiClient, ApiError } from "../api/client";
+import type { ApiClient, ApiError, ReportFormat } from "../api/client";
 import type { PrimaryKey, UserMetric } from "../api/types";
 import type { ActivityMetric } from "../charts/TopUsersChart";
 import { loadRoi, saveRoi, type RoiSettings } from "../state/roi";
-import { saveBlob, usersToCsv } from "../state/csv";
+import { saveBlob } from "../state/download";
 import type { Theme } from "../state/theme";
 import { useDashboardData } from "../state/useDashboardData";
 import { periodLabel } from "../state/comparison";
 import { PAGES, parsePage, withPage, type Page } from "../state/page";
 import { DEFAULT_INACTIVE_DAYS } from "../state/seats";
 import { parseLogFilters, withLogFilters, type LogFilters } from "../state/sessionLog";
-import { displayedDays, parseViewState, serializeViewState, type RangeChoice, type ViewState } from "../state/viewState";
+import { parseViewState, serializeViewState, type RangeChoice, type ViewState } from "../state/viewState";
 import { AdoptionView } from "../views/AdoptionView";
 import { RoiView } from "../views/RoiView";
 import { SessionLogView } from "../views/SessionLogView";
@@ -52,7 +52,7 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
   const [roi, setRoi] = useState<RoiSettings>(() => loadRoi());
   const [roiOpen, setRoiOpen] = useState(false);
   const [metric, setMetric] = useState<ActivityMetric>("time");
-  const [xlsxBusy, setXlsxBusy] = useState(false);
+  const [downloading, setDownloading] = useState<ReportFormat | null>(null);
   const [downloadError, setDownloadError] = useState<ApiError | null>(null);
   const [page, setPage] = useState<Page>(() => parsePage(window.location.search));
   const [inactiveDays, setInactiveDays] = useState(() => readInactiveDays(window.location.search));
@@ -109,23 +109,19 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
   const changeRange = (range: RangeChoice) => changeView({ ...view, range });
   const changePrimaryKey = (primaryKey: PrimaryKey) => changeView({ ...view, primaryKey });
 
-  function downloadCsv(rows: readonly UserMetric[]) {
-    const { fromDay, toDay } = displayedDays(data.shownRange);
-    saveBlob(new Blob([usersToCsv(rows, view.primaryKey)], { type: "text/csv;charset=utf-8" }), `mirrord-usage-users-${fromDay}-to-${toDay}.csv`);
-  }
-
-  async function downloadXlsx() {
-    setXlsxBusy(true);
+  // The server writes both files, for the range and primary key the report shows.
+  async function download(format: ReportFormat) {
+    setDownloading(format);
     setDownloadError(null);
     try {
-      const file = await client.downloadReport({ ...data.reportRange, primaryKey: view.primaryKey }, "xlsx");
+      const file = await client.downloadReport({ ...data.reportRange, primaryKey: view.primaryKey }, format);
       saveBlob(file.blob, file.filename);
     } catch (error) {
       const apiError = error as ApiError;
       if (apiError.kind === "unauthorized") onUnauthorized(apiError);
       else setDownloadError(apiError);
     } finally {
-      setXlsxBusy(false);
+      setDownloading(null);
     }
   }
 
@@ -140,9 +136,8 @@ export function Dashboard({ client, theme, onToggleTheme, onUnauthorized, onSign
       users={users}
       primaryKey={view.primaryKey}
       onPrimaryKey={changePrimaryKey}
-      onCsv={downloadCsv}
-      onXlsx={downloadXlsx}
-      xlsxBusy={xlsxBusy}
+      onDownload={download}
+      downloading={downloading}
     />
   );
 

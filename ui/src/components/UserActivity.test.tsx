@@ -1,15 +1,16 @@
 import { cleanup, fireEvent, render, screen, within } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { userMetric } from "../test/fixtures";
+import type { ReportFormat } from "../api/client";
 import { UserActivity } from "./UserActivity";
 
 afterEach(cleanup);
 
 const users = Array.from({ length: 45 }, (_, i) => userMetric(i));
 
-function renderTable(onCsv = vi.fn(), onPrimaryKey = vi.fn()) {
-  render(<UserActivity users={users} primaryKey="machineId" onPrimaryKey={onPrimaryKey} onCsv={onCsv} onXlsx={vi.fn()} xlsxBusy={false} />);
-  return { onCsv, onPrimaryKey };
+function renderTable(onDownload = vi.fn(), onPrimaryKey = vi.fn(), downloading: ReportFormat | null = null) {
+  render(<UserActivity users={users} primaryKey="machineId" onPrimaryKey={onPrimaryKey} onDownload={onDownload} downloading={downloading} />);
+  return { onDownload, onPrimaryKey };
 }
 
 const ids = () => screen.getAllByTestId("user-row").map((row) => row.dataset.id);
@@ -49,11 +50,20 @@ describe("UserActivity", () => {
     expect(screen.getByTestId("pagination-status").textContent).toContain("page 1 of 1");
   });
 
-  it("downloads the filtered, sorted rows as shown", () => {
-    const { onCsv } = renderTable();
+  it("asks the server for the range's CSV and XLSX, whatever the search", () => {
+    const { onDownload } = renderTable();
     fireEvent.change(screen.getByTestId("user-search"), { target: { value: "user1@" } });
     fireEvent.click(screen.getByTestId("download-csv"));
-    expect(onCsv.mock.calls[0]![0].map((row: { id: string }) => row.id)).toEqual(["machine-0001"]);
+    fireEvent.click(screen.getByTestId("download-xlsx"));
+    expect(onDownload.mock.calls).toEqual([["csv"], ["xlsx"]]);
+  });
+
+  it("holds both downloads while one is under way", () => {
+    renderTable(vi.fn(), vi.fn(), "csv");
+    const csv = screen.getByTestId("download-csv") as HTMLButtonElement;
+    expect(csv.textContent).toContain("Preparing…");
+    expect(csv.getAttribute("aria-busy")).toBe("true");
+    expect((screen.getByTestId("download-xlsx") as HTMLButtonElement).disabled).toBe(true);
   });
 
   it("names the first column after the primary key and switches it", () => {

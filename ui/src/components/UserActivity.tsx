@@ -1,6 +1,7 @@
 // The per-user table: searchable, sortable by every column, 20 rows a page, with downloads.
 
 import { useEffect, useId, useMemo, useState } from "react";
+import type { ReportFormat } from "../api/client";
 import type { PrimaryKey, UserMetric } from "../api/types";
 import { PRIMARY_KEYS } from "../api/types";
 import { EMPTY, formatCount, formatDate, formatDateTime, formatDurationShort } from "../format";
@@ -53,14 +54,13 @@ interface UserToolbarProps {
   onSearch: (value: string) => void;
   primaryKey: PrimaryKey;
   onPrimaryKey: (key: PrimaryKey) => void;
-  onCsv: () => void;
-  onXlsx: () => void;
-  canDownloadCsv: boolean;
-  xlsxBusy: boolean;
-  csvRows: number;
+  /** Downloads the range's report as a file the server writes. */
+  onDownload: (format: ReportFormat) => void;
+  /** The download under way, if any. */
+  downloading: ReportFormat | null;
 }
 
-export function UserToolbar({ search, onSearch, primaryKey, onPrimaryKey, onCsv, onXlsx, canDownloadCsv, xlsxBusy, csvRows }: UserToolbarProps) {
+export function UserToolbar({ search, onSearch, primaryKey, onPrimaryKey, onDownload, downloading }: UserToolbarProps) {
   const searchId = useId();
   const keyId = useId();
   return (
@@ -87,11 +87,26 @@ export function UserToolbar({ search, onSearch, primaryKey, onPrimaryKey, onCsv,
         />
       </div>
       <div className="downloads">
-        <button type="button" className="button" onClick={onCsv} disabled={!canDownloadCsv} data-testid="download-csv">
-          CSV<span className="visually-hidden"> of the {formatCount(csvRows)} rows shown</span>
+        <button
+          type="button"
+          className="button"
+          onClick={() => onDownload("csv")}
+          aria-busy={downloading === "csv"}
+          disabled={downloading !== null}
+          data-testid="download-csv"
+        >
+          {downloading === "csv" ? "Preparing…" : "CSV"}
+          <span className="visually-hidden"> of the users in this range</span>
         </button>
-        <button type="button" className="button" onClick={onXlsx} aria-busy={xlsxBusy} disabled={xlsxBusy} data-testid="download-xlsx">
-          {xlsxBusy ? "Preparing…" : "XLSX"}
+        <button
+          type="button"
+          className="button"
+          onClick={() => onDownload("xlsx")}
+          aria-busy={downloading === "xlsx"}
+          disabled={downloading !== null}
+          data-testid="download-xlsx"
+        >
+          {downloading === "xlsx" ? "Preparing…" : "XLSX"}
           <span className="visually-hidden"> report for this range</span>
         </button>
       </div>
@@ -188,12 +203,11 @@ interface UserActivityProps {
   users: readonly UserMetric[];
   primaryKey: PrimaryKey;
   onPrimaryKey: (key: PrimaryKey) => void;
-  onCsv: (rows: readonly UserMetric[]) => void;
-  onXlsx: () => void;
-  xlsxBusy: boolean;
+  onDownload: (format: ReportFormat) => void;
+  downloading: ReportFormat | null;
 }
 
-export function UserActivity({ users, primaryKey, onPrimaryKey, onCsv, onXlsx, xlsxBusy }: UserActivityProps) {
+export function UserActivity({ users, primaryKey, onPrimaryKey, onDownload, downloading }: UserActivityProps) {
   const [search, setSearch] = useState("");
   const [sort, setSort] = useState<UserSort>(DEFAULT_USER_SORT);
   const rows = useMemo(() => visibleUsers(users, search, sort), [users, search, sort]);
@@ -204,11 +218,8 @@ export function UserActivity({ users, primaryKey, onPrimaryKey, onCsv, onXlsx, x
         onSearch={setSearch}
         primaryKey={primaryKey}
         onPrimaryKey={onPrimaryKey}
-        onCsv={() => onCsv(rows)}
-        onXlsx={onXlsx}
-        canDownloadCsv={rows.length > 0}
-        xlsxBusy={xlsxBusy}
-        csvRows={rows.length}
+        onDownload={onDownload}
+        downloading={downloading}
       />
       <UserTable rows={rows} primaryKey={primaryKey} search={search} sort={sort} onSort={setSort} />
     </>

@@ -2,11 +2,11 @@
 // it (the seats an admin can reclaim). Seats are counted by machine, whatever the primary key.
 
 import { useEffect, useId, useMemo, useState } from "react";
-import type { ApiClient, ApiError } from "../api/client";
+import type { ApiClient, ApiError, ReportFormat } from "../api/client";
 import type { UsageReport, UsageTrends, UserMetric } from "../api/types";
 import { SeatsChart } from "../charts/SeatsChart";
 import { EMPTY, formatCount, formatDateTime } from "../format";
-import { saveBlob, usersToCsv } from "../state/csv";
+import { saveBlob } from "../state/download";
 import { DEFAULT_INACTIVE_DAYS, idleDays, inactiveSeats, MAX_INACTIVE_DAYS, parseInactiveDays } from "../state/seats";
 import type { Theme } from "../state/theme";
 import { useLoad } from "../state/useLoad";
@@ -116,8 +116,8 @@ interface InactiveSeatsProps {
 }
 
 function InactiveSeats({ client, machines, now, days, onDays, onUnauthorized }: InactiveSeatsProps) {
-  const [xlsxBusy, setXlsxBusy] = useState(false);
-  const [xlsxError, setXlsxError] = useState<string | null>(null);
+  const [downloading, setDownloading] = useState<ReportFormat | null>(null);
+  const [downloadError, setDownloadError] = useState<string | null>(null);
   const inputId = useId();
   const [draft, setDraft] = useState(String(days));
   const [page, setPage] = useState(1);
@@ -127,24 +127,20 @@ function InactiveSeats({ client, machines, now, days, onDays, onUnauthorized }: 
   const current = Math.min(page, pageCount(rows.length));
   const invalid = parseInactiveDays(draft) === null;
 
-  // The server writes the workbook: the same machines, from the same all-time report.
-  async function downloadXlsx() {
-    setXlsxBusy(true);
-    setXlsxError(null);
+  // The server writes both files: the same machines, from the same all-time report.
+  async function download(format: ReportFormat) {
+    setDownloading(format);
+    setDownloadError(null);
     try {
-      const file = await client.downloadReport({ from: BEGINNING_OF_TIME, to: now, primaryKey: "machineId", inactiveDays: days }, "xlsx");
-      saveBlob(file.blob, `mirrord-usage-inactive-seats-${days}d-${toDay(now)}.xlsx`);
+      const file = await client.downloadReport({ from: BEGINNING_OF_TIME, to: now, primaryKey: "machineId", inactiveDays: days }, format);
+      saveBlob(file.blob, `mirrord-usage-inactive-seats-${days}d-${toDay(now)}.${format}`);
     } catch (error) {
       const apiError = error as ApiError;
       if (apiError.kind === "unauthorized") onUnauthorized(apiError);
-      else setXlsxError(apiError.message);
+      else setDownloadError(apiError.message);
     } finally {
-      setXlsxBusy(false);
+      setDownloading(null);
     }
-  }
-
-  function downloadCsv() {
-    saveBlob(new Blob([usersToCsv(rows, "machineId")], { type: "text/csv;charset=utf-8" }), `mirrord-usage-inactive-seats-${days}d-${toDay(now)}.csv`);
   }
 
   return (
@@ -173,11 +169,25 @@ function InactiveSeats({ client, machines, now, days, onDays, onUnauthorized }: 
         <button type="submit" className="button" disabled={invalid} data-testid="inactive-days-apply">
           Apply
         </button>
-        <button type="button" className="button" onClick={downloadCsv} disabled={rows.length === 0} data-testid="inactive-csv">
-          Download CSV
+        <button
+          type="button"
+          className="button"
+          onClick={() => download("csv")}
+          disabled={rows.length === 0 || downloading !== null}
+          aria-busy={downloading === "csv"}
+          data-testid="inactive-csv"
+        >
+          {downloading === "csv" ? "Preparing…" : "Download CSV"}
         </button>
-        <button type="button" className="button" onClick={downloadXlsx} disabled={rows.length === 0 || xlsxBusy} aria-busy={xlsxBusy} data-testid="inactive-xlsx">
-          {xlsxBusy ? "Preparing…" : "Download XLSX"}
+        <button
+          type="button"
+          className="button"
+          onClick={() => download("xlsx")}
+          disabled={rows.length === 0 || downloading !== null}
+          aria-busy={downloading === "xlsx"}
+          data-testid="inactive-xlsx"
+        >
+          {downloading === "xlsx" ? "Preparing…" : "Download XLSX"}
         </button>
         {invalid && (
           <span id={`${inputId}-error`} className="field-error" role="alert">
@@ -185,9 +195,9 @@ function InactiveSeats({ client, machines, now, days, onDays, onUnauthorized }: 
           </span>
         )}
       </form>
-      {xlsxError && (
-        <div className="notice error" role="alert" data-testid="inactive-xlsx-error">
-          The download failed: {xlsxError}
+      {downloadError && (
+        <div className="notice error" role="alert" data-testid="inactive-download-error">
+          The download failed: {downloadError}
         </div>
       )}
       <p className="small muted" data-testid="inactive-summary" data-count={rows.length} data-machines={machines.length}>

@@ -12,7 +12,7 @@ COPY ui/index.html ui/tsconfig.json ui/vite.config.ts ./
 COPY ui/src ./src
 RUN npm run build
 
-# 2. The binary, with the dashboard embedded (api/build.rs reads MIRRORD_USAGE_UI_DIST). Built on
+# 2. The binary, with the dashboard embedded (api/server/build.rs reads MIRRORD_USAGE_UI_DIST). Built on
 # the same Debian release as the runtime image, so it needs no newer glibc than that has.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src

@@ -58,7 +58,7 @@ chromium:
 
 ## Benchmark: 5,000,000 sessions through the real server (BENCH_SESSIONS=… for fewer).
 bench: build
-	$(CARGO) bench --locked -p mirrord-usage-api --bench usage
+	$(CARGO) bench --locked -p mirrord-usage-server --bench usage
 
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 

@@ -16,13 +16,13 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::PostParams;
 use kube::runtime::watcher;
-use mirrord_usage_api::aggregated::{NamedRange, ReportDefinitions};
-use mirrord_usage_api::auth::{
-    Authenticator, Authorizer, BoxFuture, Credential, MASTERS_GROUP, Permission, Principal, RequestHeaderConfig,
-};
-use mirrord_usage_api::error::ApiError;
 use mirrord_usage_crds::usage_report::MirrordUsageReport;
 use mirrord_usage_crds::{ANALYTICS_GROUP, ANALYTICS_VERSION};
+use mirrord_usage_server::aggregated::{NamedRange, ReportDefinitions};
+use mirrord_usage_server::auth::{
+    Authenticator, Authorizer, BoxFuture, Credential, MASTERS_GROUP, Permission, Principal, RequestHeaderConfig,
+};
+use mirrord_usage_server::error::ApiError;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::watch;
 

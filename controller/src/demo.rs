@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use mirrord_usage_api::auth::Auth;
-use mirrord_usage_api::clock::SystemClock;
-use mirrord_usage_api::ingest;
-use mirrord_usage_api::server::{AppState, Installation};
-use mirrord_usage_api::simulation::{Organisation, Simulator};
-use mirrord_usage_api::store::{SqliteStore, UsageStore};
-use mirrord_usage_api::telemetry::{MeasuredStore, Metrics};
 use mirrord_usage_crds::MAX_EVENTS_PER_BATCH;
 use mirrord_usage_crds::event::{Event, SessionEnd};
+use mirrord_usage_server::auth::Auth;
+use mirrord_usage_server::server::{AppState, Installation};
+use mirrord_usage_server::telemetry::{MeasuredStore, Metrics};
+use mirrord_usage_simulation::{Organisation, Simulator};
+use mirrord_usage_store::clock::SystemClock;
+use mirrord_usage_store::ingest;
+use mirrord_usage_store::{SqliteStore, UsageStore};
 use rand::Rng;
 
 use crate::cli::DemoArgs;

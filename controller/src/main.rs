@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Controller(args) => controller::run(args).await,
         Command::Backup(args) => {
-            let summary = mirrord_usage_api::store::backup(&args.db, &args.target)?;
+            let summary = mirrord_usage_store::backup(&args.db, &args.target)?;
             println!(
                 "wrote {} ({} bytes, {} sessions)",
                 args.target.display(),
@@ -28,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Restore(args) => {
             let _lock = serve::lock_database(&args.db)?;
-            let summary = mirrord_usage_api::store::restore(&args.backup, &args.db)?;
+            let summary = mirrord_usage_store::restore(&args.backup, &args.db)?;
             println!(
                 "restored {} from {} ({} sessions)",
                 args.db.display(),

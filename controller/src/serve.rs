@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use mirrord_usage_api::auth::Auth;
-use mirrord_usage_api::calendar;
-use mirrord_usage_api::clock::{Clock, SystemClock};
-use mirrord_usage_api::server::{self, AppState, Installation};
-use mirrord_usage_api::store::{SqliteStore, UsageStore};
-use mirrord_usage_api::telemetry::{MeasuredStore, Metrics};
+use mirrord_usage_server::auth::Auth;
+use mirrord_usage_server::server::{self, AppState, Installation};
+use mirrord_usage_server::telemetry::{MeasuredStore, Metrics};
+use mirrord_usage_store::calendar;
+use mirrord_usage_store::clock::{Clock, SystemClock};
+use mirrord_usage_store::{SqliteStore, UsageStore};
 use tokio::net::TcpListener;
 
 use crate::cli::{InstallationArgs, ServeArgs};
@@ -107,7 +107,7 @@ pub async fn run_server(listener: TcpListener, state: AppState) -> anyhow::Resul
     let addr = listener.local_addr()?;
     // Scripts and tests wait for this line.
     println!("listening on http://{addr}");
-    tracing::info!(%addr, dashboard = mirrord_usage_api::dashboard::is_built(), "serving");
+    tracing::info!(%addr, dashboard = mirrord_usage_server::dashboard::is_built(), "serving");
     let store = state.store.clone();
     server::serve(listener, server::router(state), shutdown_signal()).await?;
     close_store(store).await?;

@@ -4,11 +4,11 @@
 use chrono::{DateTime, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
-use mirrord_usage_api::human;
 use mirrord_usage_crds::report::UsageReport;
 use mirrord_usage_crds::usage_report::{
     Licenses, MirrordUsageReportSpec, MirrordUsageReportStatus, ResolvedPeriod, TopUser,
 };
+use mirrord_usage_server::human;
 
 /// Status for a report computed at `now`; `Ready` is true.
 pub fn from_report(

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mirrord_usage_api::store::{SqliteStore, UsageStore};
+use mirrord_usage_store::{SqliteStore, UsageStore};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 

@@ -9,12 +9,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use mirrord_usage_api::simulation::{Organisation, Simulator};
 use mirrord_usage_crds::event::{CiContext, SessionStart};
 use mirrord_usage_crds::operator::{MirrordOperator, MirrordOperatorSpec, OPERATOR_OBJECT, OperatorSession};
 use mirrord_usage_crds::session_record::{
     MirrordClusterSession, MirrordClusterSessionSpec, RecordCiInfo, RecordTarget, SessionOwner,
 };
+use mirrord_usage_simulation::{Organisation, Simulator};
 
 /// The display form the operator uses for a session's owner and target (lowercase kind).
 pub fn operator_session(start: &SessionStart, now: DateTime<Utc>) -> OperatorSession {

@@ -1,6 +1,6 @@
 //! The `Dockerfile`, read without a container engine: everything it copies from the repository
 //! is there (and not left out of the build context), the dashboard reaches the binary the way
-//! `api/build.rs` looks for it, and the image runs as a numeric non-root user.
+//! `api/server/build.rs` looks for it, and the image runs as a numeric non-root user.
 
 use std::path::Path;
 
@@ -216,14 +216,14 @@ fn the_dashboard_is_built_first_and_embedded_where_api_build_rs_looks_for_it() {
         .expect("the build stage copies the dashboard from its stage");
 
     // build.rs reads the directory from MIRRORD_USAGE_UI_DIST.
-    let build_rs = std::fs::read_to_string(repo_dir().join("api/build.rs")).unwrap();
+    let build_rs = std::fs::read_to_string(repo_dir().join("api/server/build.rs")).unwrap();
     let env = build
         .all("ENV")
         .find_map(|env| env.args.strip_prefix("MIRRORD_USAGE_UI_DIST="))
         .expect("ENV MIRRORD_USAGE_UI_DIST in the build stage");
     assert!(
         build_rs.contains("env::var(\"MIRRORD_USAGE_UI_DIST\")"),
-        "api/build.rs reads another variable"
+        "api/server/build.rs reads another variable"
     );
     assert_eq!(
         Path::new(env),

@@ -11,13 +11,13 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{CustomResourceExt, ResourceExt};
-use mirrord_usage_api::calendar;
-use mirrord_usage_api::clock::{Clock, SystemClock};
-use mirrord_usage_api::model::{SessionQuery, SessionRecord};
-use mirrord_usage_api::store::{SqliteStore, UsageStore};
 use mirrord_usage_crds::operator::MirrordOperator;
 use mirrord_usage_crds::session_record::MirrordClusterSession;
 use mirrord_usage_crds::usage_report::MirrordUsageReport;
+use mirrord_usage_store::calendar;
+use mirrord_usage_store::clock::{Clock, SystemClock};
+use mirrord_usage_store::model::{SessionQuery, SessionRecord};
+use mirrord_usage_store::{SqliteStore, UsageStore};
 use mirrord_usage_tests::{ControlPlane, eventually};
 use serde_json::{Value, json};
 

@@ -20,13 +20,13 @@ use std::time::Duration;
 
 use kube::Api;
 use kube::api::ListParams;
-use mirrord_usage_api::calendar::{self, Micros};
-use mirrord_usage_api::clock::Clock;
-use mirrord_usage_api::ingest;
-use mirrord_usage_api::store::{IngestFailure, UsageStore};
 use mirrord_usage_crds::event::Event;
 use mirrord_usage_crds::operator::MirrordOperator;
 use mirrord_usage_crds::session_record::MirrordClusterSession;
+use mirrord_usage_store::calendar::{self, Micros};
+use mirrord_usage_store::clock::Clock;
+use mirrord_usage_store::ingest;
+use mirrord_usage_store::{IngestFailure, UsageStore};
 
 use ci_users::CiUsers;
 use summary::Scope;
@@ -70,7 +70,7 @@ pub async fn records_served(api: &Api<MirrordClusterSession>) -> Served {
 
 /// Stores events through the ingest path, skipping (and logging) any that stored data
 /// contradicts, so one bad session never holds up the others.
-pub fn store_events(store: &dyn UsageStore, events: &[Event], now: Micros) -> Result<(), mirrord_usage_api::Error> {
+pub fn store_events(store: &dyn UsageStore, events: &[Event], now: Micros) -> Result<(), mirrord_usage_store::Error> {
     if events.is_empty() {
         return Ok(());
     }

@@ -15,12 +15,12 @@ use futures::StreamExt;
 use kube::Api;
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::runtime::{WatchStreamExt, watcher::watcher};
-use mirrord_usage_api::calendar::{self, Micros};
-use mirrord_usage_api::clock::Clock;
-use mirrord_usage_api::store::UsageStore;
 use mirrord_usage_crds::event::Event;
 use mirrord_usage_crds::operator::{MirrordOperator, OPERATOR_OBJECT};
 use mirrord_usage_crds::session_record::MirrordClusterSession;
+use mirrord_usage_store::UsageStore;
+use mirrord_usage_store::calendar::{self, Micros};
+use mirrord_usage_store::clock::Clock;
 
 use super::records::{self, Tracker};
 use super::summary::{self, Scope};
@@ -351,9 +351,9 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, Utc};
-    use mirrord_usage_api::clock::ManualClock;
-    use mirrord_usage_api::model::{SessionQuery, SessionRecord};
-    use mirrord_usage_api::store::SqliteStore;
+    use mirrord_usage_store::SqliteStore;
+    use mirrord_usage_store::clock::ManualClock;
+    use mirrord_usage_store::model::{SessionQuery, SessionRecord};
 
     use super::*;
 

@@ -8,10 +8,10 @@
 
 use std::collections::HashMap;
 
-use mirrord_usage_api::calendar::{self, Micros};
 use mirrord_usage_crds::event::{CiContext, Event, SessionEnd, SessionStart, Target};
 use mirrord_usage_crds::operator::{LABEL_TARGET_KIND, kubernetes_kind};
 use mirrord_usage_crds::session_record::MirrordClusterSession;
+use mirrord_usage_store::calendar::{self, Micros};
 
 fn non_empty(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())

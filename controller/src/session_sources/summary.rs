@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kube::Api;
-use mirrord_usage_api::calendar::{self, Micros};
-use mirrord_usage_api::store::{SessionState, UsageStore, Watched};
 use mirrord_usage_crds::event::{CiContext, Event, SessionEnd, SessionStart, Target};
 use mirrord_usage_crds::operator::{MirrordOperator, OPERATOR_OBJECT, OperatorSession};
 use mirrord_usage_crds::report::License;
+use mirrord_usage_store::calendar::{self, Micros};
+use mirrord_usage_store::{SessionState, UsageStore, Watched};
 
 use super::ci_users::CiUsers;
 use super::store_events;

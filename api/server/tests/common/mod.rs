@@ -1,0 +1,141 @@
+//! A real server on a free port over a real SQLite file, and event builders.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use mirrord_usage_server::auth::Auth;
+use mirrord_usage_server::server::{self, AppState, Installation};
+use mirrord_usage_server::telemetry::{MeasuredStore, Metrics};
+use mirrord_usage_store::SqliteStore;
+use mirrord_usage_store::clock::ManualClock;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const KEY: &str = "test-license-key";
+
+pub fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+/// A running server; dropping it does not stop it, `stop` does.
+pub struct TestServer {
+    pub base: String,
+    pub clock: Arc<ManualClock>,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl TestServer {
+    /// Starts a server over the database at `path`, with the clock at `now`.
+    pub async fn start(path: &std::path::Path, now: &str) -> TestServer {
+        Self::start_with(path, now, server::router).await
+    }
+
+    /// Starts a server whose routes `build` makes from the state.
+    pub async fn start_with(
+        path: &std::path::Path,
+        now: &str,
+        build: impl FnOnce(AppState) -> axum::Router,
+    ) -> TestServer {
+        let store = SqliteStore::open(path).expect("open store");
+        let clock = Arc::new(ManualClock::new(at(now)));
+        let metrics = Arc::new(Metrics::default());
+        let (store, _) = MeasuredStore::new(store, metrics.clone());
+        let state = AppState {
+            store: Arc::new(store),
+            installation: Installation {
+                total_licenses: Some(25),
+                tier: Some("Enterprise".into()),
+                cluster_name: Some("test".into()),
+                chart_version: None,
+            },
+            auth: Auth::license_key(KEY),
+            clock: clock.clone(),
+            metrics,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = build(state);
+        let task = tokio::spawn(async move {
+            server::serve(listener, router, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer {
+            base,
+            clock,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+
+    pub async fn post_events(&self, events: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/api/v1/events", self.base))
+            .header("x-license-key", KEY)
+            .json(&json!({ "events": events }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
+        let (status, _, body) = self.get_bytes(path_and_query).await;
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    pub async fn get_bytes(&self, path_and_query: &str) -> (u16, String, Vec<u8>) {
+        let response = self
+            .client
+            .get(format!("{}{path_and_query}", self.base))
+            .header("x-license-key", KEY)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, content_type, response.bytes().await.unwrap().to_vec())
+    }
+}
+
+/// A user session start with sensible defaults.
+pub fn start(id: &str, at: &str, machine: &str) -> Value {
+    json!({
+        "type": "sessionStart", "sessionId": id, "timestamp": at, "machineId": machine,
+        "kubernetesUsername": format!("{machine}@corp.example"), "clientUsername": machine,
+        "clientHostname": format!("{machine}-laptop"),
+        "target": {"kind": "Deployment", "name": "api", "container": "app"},
+        "namespace": "shop", "cliVersion": "3.150.0", "operatorVersion": "3.120.0"
+    })
+}
+
+pub fn ci_start(id: &str, at: &str, machine: &str) -> Value {
+    let mut event = start(id, at, machine);
+    event["ci"] = json!({"provider": "github", "pipeline": "e2e"});
+    event
+}
+
+pub fn end(id: &str, at: &str) -> Value {
+    json!({"type": "sessionEnd", "sessionId": id, "timestamp": at})
+}

@@ -404,15 +404,20 @@ fn describe(permission: Permission) -> &'static str {
     }
 }
 
-/// Middleware: authenticates the request and stores the [`Principal`] in its extensions.
-pub async fn authenticate(State(auth): State<Auth>, request: Request, next: Next) -> Response {
+/// Middleware of every face: authenticates the request and stores the [`Principal`] in its
+/// extensions. A failure is answered in the face's error shape `E`: [`ApiError`] on `/api`, a
+/// `Status` on the aggregated API's paths.
+pub async fn authenticate<E>(State(auth): State<Auth>, request: Request, next: Next) -> Response
+where
+    E: From<ApiError> + IntoResponse,
+{
     let (mut parts, body) = request.into_parts();
     match auth.authenticate(&parts).await {
         Ok(principal) => {
             parts.extensions.insert(principal);
             next.run(Request::from_parts(parts, body)).await
         }
-        Err(error) => error.into_response(),
+        Err(error) => E::from(error).into_response(),
     }
 }
 

@@ -69,7 +69,10 @@ pub fn api_routes(state: AppState) -> Router {
         .route("/v1/reports/usage/summary", get(get_summary))
         .route("/v1/reports/usage/sessions", get(get_sessions))
         .fallback(api_not_found)
-        .layer(middleware::from_fn_with_state(state.auth.clone(), auth::authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::authenticate::<ApiError>,
+        ))
         .with_state(state)
 }
 

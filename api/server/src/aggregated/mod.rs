@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Extension, Json, Router};
@@ -23,7 +23,7 @@ use mirrord_usage_crds::analytics::{
 use mirrord_usage_crds::report::{PrimaryKey, UsageSummary};
 use mirrord_usage_crds::{ANALYTICS_GROUP, ANALYTICS_VERSION};
 
-use crate::auth::{Auth, BoxFuture, Permission, Principal};
+use crate::auth::{self, BoxFuture, Permission, Principal};
 use crate::dashboard;
 use crate::error::ApiError;
 use crate::server::{AppState, Inactive, interval_param, range_params, report_format};
@@ -90,7 +90,7 @@ pub fn routes(app: AppState, reports: Arc<dyn ReportDefinitions>) -> Router {
                 .route("/mirrordsessions", get(list_sessions))
                 .fallback(not_found),
         )
-        .layer(middleware::from_fn_with_state(auth, authenticate))
+        .layer(middleware::from_fn_with_state(auth, auth::authenticate::<Status>))
         .with_state(state)
 }
 
@@ -127,18 +127,6 @@ fn html_escape(text: &str) -> String {
 async fn dashboard_file(path: Option<Path<String>>) -> Response {
     let path = path.map(|Path(path)| path).unwrap_or_default();
     dashboard::serve(format!("/{path}").parse().unwrap_or_else(|_| Uri::from_static("/"))).await
-}
-
-/// Authenticates like [`crate::auth::authenticate`], answering failures as `Status` objects.
-async fn authenticate(State(auth): State<Auth>, request: Request, next: Next) -> Response {
-    let (mut parts, body) = request.into_parts();
-    match auth.authenticate(&parts).await {
-        Ok(principal) => {
-            parts.extensions.insert(principal);
-            next.run(Request::from_parts(parts, body)).await
-        }
-        Err(error) => Status::from(error).into_response(),
-    }
 }
 
 async fn not_found(uri: Uri) -> Status {

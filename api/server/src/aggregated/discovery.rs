@@ -1,6 +1,9 @@
 //! What the API group says about itself: discovery documents (which resources exist, with which
 //! verbs) and the OpenAPI v3 document `kubectl explain` reads.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    APIGroup, APIGroupList, APIResource, APIResourceList, GroupVersionForDiscovery,
+};
 use mirrord_usage_crds::analytics::{
     MirrordSession, MirrordUser, ObjectList, UsageReportObject, api_version, resources,
 };
@@ -10,38 +13,44 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
 /// `GET /apis/analytics.mirrord.metalbear.co/v1alpha1`.
-pub fn resource_list() -> Value {
-    let resource = |name: &str, kind: &str, verbs: &[&str]| json!({"name": name, "singularName": "", "namespaced": false, "kind": kind, "verbs": verbs});
-    json!({
-        "kind": "APIResourceList",
-        "apiVersion": "v1",
-        "groupVersion": api_version(),
-        "resources": [
-            resource(resources::USAGE_REPORTS, UsageReportObject::KIND, &["get"]),
-            resource(resources::USAGE_REPORT_TRENDS, "TrendReport", &["get"]),
-            resource(resources::USAGE_REPORT_SUMMARY, "UsageSummary", &["get"]),
-            resource(resources::MIRRORD_USERS, MirrordUser::KIND, &["list"]),
-            resource(resources::MIRRORD_SESSIONS, MirrordSession::KIND, &["list"]),
+pub fn resource_list() -> APIResourceList {
+    let resource = |name: &str, kind: &str, verb: &str| APIResource {
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        verbs: vec![verb.to_owned()],
+        ..Default::default()
+    };
+    APIResourceList {
+        group_version: api_version(),
+        resources: vec![
+            resource(resources::USAGE_REPORTS, UsageReportObject::KIND, "get"),
+            resource(resources::USAGE_REPORT_TRENDS, "TrendReport", "get"),
+            resource(resources::USAGE_REPORT_SUMMARY, "UsageSummary", "get"),
+            resource(resources::MIRRORD_USERS, MirrordUser::KIND, "list"),
+            resource(resources::MIRRORD_SESSIONS, MirrordSession::KIND, "list"),
         ],
-    })
-}
-
-fn group() -> Value {
-    let version = json!({"groupVersion": api_version(), "version": ANALYTICS_VERSION});
-    json!({"name": ANALYTICS_GROUP, "versions": [version], "preferredVersion": version})
+    }
 }
 
 /// `GET /apis/analytics.mirrord.metalbear.co`.
-pub fn api_group() -> Value {
-    let mut group = group();
-    group["kind"] = json!("APIGroup");
-    group["apiVersion"] = json!("v1");
-    group
+pub fn api_group() -> APIGroup {
+    let version = GroupVersionForDiscovery {
+        group_version: api_version(),
+        version: ANALYTICS_VERSION.to_owned(),
+    };
+    APIGroup {
+        name: ANALYTICS_GROUP.to_owned(),
+        versions: vec![version.clone()],
+        preferred_version: Some(version),
+        ..Default::default()
+    }
 }
 
 /// `GET /apis`: the one group this server serves.
-pub fn api_group_list() -> Value {
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group()]})
+pub fn api_group_list() -> APIGroupList {
+    APIGroupList {
+        groups: vec![api_group()],
+    }
 }
 
 /// Path of the group version's OpenAPI v3 document, relative to `/openapi/v3/`.
@@ -150,7 +159,8 @@ mod tests {
     fn every_kind_in_discovery_has_an_explainable_schema() {
         let document = openapi_document();
         let schemas = document["components"]["schemas"].as_object().unwrap();
-        for resource in resource_list()["resources"].as_array().unwrap() {
+        let resources = serde_json::to_value(resource_list()).unwrap();
+        for resource in resources["resources"].as_array().unwrap() {
             let kind = resource["kind"].as_str().unwrap();
             // Subresources (trends, summary) answer plain JSON, not objects `kubectl explain` shows.
             if resource["name"].as_str().unwrap().contains('/') {
@@ -174,6 +184,43 @@ mod tests {
                 "no schema for {kind}"
             );
         }
+    }
+
+    #[test]
+    fn discovery_documents_read_as_kube_apiserver_writes_them() {
+        let resource = |name: &str, kind: &str, verb: &str| json!({"name": name, "singularName": "", "namespaced": false, "kind": kind, "verbs": [verb]});
+        assert_eq!(
+            serde_json::to_value(resource_list()).unwrap(),
+            json!({
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": "analytics.mirrord.metalbear.co/v1alpha1",
+                "resources": [
+                    resource("usagereports", "UsageReport", "get"),
+                    resource("usagereports/trends", "TrendReport", "get"),
+                    resource("usagereports/summary", "UsageSummary", "get"),
+                    resource("mirrordusers", "MirrordUser", "list"),
+                    resource("mirrordsessions", "MirrordSession", "list"),
+                ],
+            })
+        );
+        let version = json!({"groupVersion": "analytics.mirrord.metalbear.co/v1alpha1", "version": "v1alpha1"});
+        let group = json!({
+            "kind": "APIGroup",
+            "apiVersion": "v1",
+            "name": "analytics.mirrord.metalbear.co",
+            "versions": [version],
+            "preferredVersion": version,
+        });
+        assert_eq!(serde_json::to_value(api_group()).unwrap(), group);
+        let list = serde_json::to_value(api_group_list()).unwrap();
+        assert_eq!(
+            (&list["kind"], &list["apiVersion"]),
+            (&json!("APIGroupList"), &json!("v1"))
+        );
+        // Each listed group also names its kind, as k8s-openapi writes every APIGroup; clients
+        // decode the list's groups without looking at it.
+        assert_eq!(list["groups"], json!([group]));
     }
 
     #[test]

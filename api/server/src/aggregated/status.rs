@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{self as meta, StatusCause, StatusDetails};
 
 use crate::error::ApiError;
 
@@ -12,7 +12,7 @@ use crate::error::ApiError;
 #[derive(Debug)]
 pub struct Status {
     pub error: ApiError,
-    pub details: Option<Value>,
+    pub details: Option<StatusDetails>,
 }
 
 impl Status {
@@ -20,7 +20,12 @@ impl Status {
     pub fn about(error: ApiError, resource: &str, name: &str) -> Self {
         Status {
             error,
-            details: Some(json!({"name": name, "group": mirrord_usage_crds::ANALYTICS_GROUP, "kind": resource})),
+            details: Some(StatusDetails {
+                name: Some(name.to_owned()),
+                group: Some(mirrord_usage_crds::ANALYTICS_GROUP.to_owned()),
+                kind: Some(resource.to_owned()),
+                ..Default::default()
+            }),
         }
     }
 
@@ -45,29 +50,29 @@ impl Status {
         }
     }
 
-    pub fn body(&self) -> Value {
-        let mut body = json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.error.message,
-            "reason": Self::reason(self.error.status),
-            "code": self.error.status.as_u16(),
-        });
-        let mut details = self.details.clone().unwrap_or_else(|| json!({}));
+    pub fn body(&self) -> meta::Status {
+        let mut details = self.details.clone().unwrap_or_default();
         if !self.error.details.is_empty() {
-            details["causes"] = self
-                .error
-                .details
-                .iter()
-                .map(|detail| json!({"message": detail.to_string()}))
-                .collect();
+            details.causes = Some(
+                self.error
+                    .details
+                    .iter()
+                    .map(|detail| StatusCause {
+                        message: Some(detail.to_string()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            );
         }
-        if details.as_object().is_some_and(|map| !map.is_empty()) {
-            body["details"] = details;
+        meta::Status {
+            status: Some("Failure".to_owned()),
+            message: Some(self.error.message.clone()),
+            reason: Some(Self::reason(self.error.status).to_owned()),
+            code: Some(self.error.status.as_u16().into()),
+            // Left out when it would be empty, as kube-apiserver does.
+            details: (details != StatusDetails::default()).then_some(details),
+            ..Default::default()
         }
-        body
     }
 }
 
@@ -85,12 +90,14 @@ impl IntoResponse for Status {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
     fn a_missing_report_is_a_not_found_status_naming_it() {
         let status = Status::about(ApiError::not_found("no such report"), "usagereports", "nope");
-        let body = status.body();
+        let body = serde_json::to_value(status.body()).unwrap();
         assert_eq!(body["kind"], "Status");
         assert_eq!(body["reason"], "NotFound");
         assert_eq!(body["code"], 404);
@@ -99,8 +106,33 @@ mod tests {
     }
 
     #[test]
+    fn a_status_reads_as_kube_apiserver_writes_one() {
+        let error = ApiError::invalid_parameter("bad range").with_details(vec![json!({"field": "from"})]);
+        assert_eq!(
+            serde_json::to_value(Status::about(error.clone(), "usagereports", "nope").body()).unwrap(),
+            json!({
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": "bad range",
+                "reason": "BadRequest",
+                "code": 400,
+                "details": {
+                    "name": "nope",
+                    "group": "analytics.mirrord.metalbear.co",
+                    "kind": "usagereports",
+                    "causes": [{"message": r#"{"field":"from"}"#}],
+                },
+            })
+        );
+        let body = serde_json::to_value(Status::from(error).body()).unwrap();
+        assert_eq!(body["details"], json!({"causes": [{"message": r#"{"field":"from"}"#}]}));
+    }
+
+    #[test]
     fn statuses_without_details_leave_them_out() {
-        let body = Status::from(ApiError::forbidden("no")).body();
+        let body = serde_json::to_value(Status::from(ApiError::forbidden("no")).body()).unwrap();
         assert_eq!(body["reason"], "Forbidden");
         assert!(body.get("details").is_none());
     }

@@ -139,3 +139,27 @@ pub fn ci_start(id: &str, at: &str, machine: &str) -> Value {
 pub fn end(id: &str, at: &str) -> Value {
     json!({"type": "sessionEnd", "sessionId": id, "timestamp": at})
 }
+
+/// A fresh directory for one test's database, and the database's path in it.
+pub fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usage.db");
+    (dir, path)
+}
+
+/// Three users, one CI session, one session still running.
+pub fn history() -> Value {
+    json!([
+        start("a1", "2026-11-02T09:00:00Z", "alice"),
+        end("a1", "2026-11-02T10:00:00Z"),
+        start("a2", "2026-11-03T09:00:00Z", "alice"),
+        end("a2", "2026-11-03T11:00:00Z"),
+        start("b1", "2026-11-02T09:30:00Z", "bob"),
+        end("b1", "2026-11-02T09:45:00Z"),
+        start("c1", "2026-10-15T09:00:00Z", "carol"),
+        end("c1", "2026-10-15T09:10:00Z"),
+        ci_start("ci1", "2026-11-04T02:00:00Z", "runner"),
+        end("ci1", "2026-11-04T02:20:00Z"),
+        start("run", "2026-11-20T11:00:00Z", "bob"),
+    ])
+}

@@ -2,6 +2,7 @@
 //! stored usage, shaped as Kubernetes objects so `kubectl get` and RBAC work on them.
 
 use chrono::{DateTime, Utc};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -40,15 +41,6 @@ pub struct ObjectMeta {
     /// When what the object describes began (a session's start), if it has a beginning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creation_timestamp: Option<DateTime<Utc>>,
-}
-
-/// Metadata of a list.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ListMeta {
-    /// Token for the next page; absent on the last page.
-    #[serde(default, rename = "continue", skip_serializing_if = "Option::is_none")]
-    pub continue_token: Option<String>,
 }
 
 /// The usage report of a `MirrordUsageReport` (or of the range asked for), with every field of
@@ -189,8 +181,46 @@ impl<T> ObjectList<T> {
         ObjectList {
             api_version: api_version(),
             kind: kind.to_owned(),
-            metadata: ListMeta { continue_token },
+            metadata: ListMeta {
+                continue_: continue_token,
+                ..ListMeta::default()
+            },
             items,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_list_names_the_next_page_only_when_there_is_one() {
+        let page = ObjectList::new(
+            MirrordSession::LIST_KIND,
+            vec![json!({"a": 1})],
+            Some("next".to_owned()),
+        );
+        assert_eq!(
+            serde_json::to_value(&page).unwrap(),
+            json!({
+                "apiVersion": "analytics.mirrord.metalbear.co/v1alpha1",
+                "kind": "MirrordSessionList",
+                "metadata": {"continue": "next"},
+                "items": [{"a": 1}],
+            })
+        );
+        let last = ObjectList::new(MirrordSession::LIST_KIND, Vec::<serde_json::Value>::new(), None);
+        assert_eq!(serde_json::to_value(&last).unwrap()["metadata"], json!({}));
+        let read: ObjectList<serde_json::Value> = serde_json::from_value(json!({
+            "apiVersion": "analytics.mirrord.metalbear.co/v1alpha1",
+            "kind": "MirrordSessionList",
+            "metadata": {"continue": null},
+            "items": [],
+        }))
+        .unwrap();
+        assert_eq!(read, last);
     }
 }

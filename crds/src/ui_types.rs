@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
 use schemars::{JsonSchema, SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Map, Value};
 
@@ -33,7 +34,8 @@ const ANNOTATIONS: [&str; 10] = [
 pub fn typescript() -> String {
     let mut generator = SchemaSettings::draft2020_12().for_serialize().into_generator();
     // What the dashboard reads; the types they refer to come along as definitions. A generic's
-    // schema name does not say what it was instantiated with, so that one is named here.
+    // schema name does not say what it was instantiated with, and k8s-openapi's are Go package
+    // paths, so those are named here.
     let mut names = Names::default();
     generator.subschema_for::<UsageReport>();
     generator.subschema_for::<UsageSummary>();
@@ -41,6 +43,7 @@ pub fn typescript() -> String {
     generator.subschema_for::<Interval>();
     generator.subschema_for::<PrimaryKey>();
     names.name::<ObjectList<MirrordSession>>(&mut generator, "MirrordSessionList");
+    names.name::<ListMeta>(&mut generator, "ListMeta");
     let definitions = generator.take_definitions(true);
     let mut declarations: Vec<(String, &Value)> = definitions
         .iter()

@@ -11,10 +11,11 @@ use mirrord_usage_crds::usage_report::{CRD_FILE, MirrordUsageReport};
 use mirrord_usage_server::aggregated;
 use mirrord_usage_server::auth::{Auth, Authenticator, FrontProxy, LicenseKey};
 use mirrord_usage_server::server::{self, AppState};
-use mirrord_usage_server::telemetry::{MeasuredStore, Metrics};
+use mirrord_usage_server::telemetry::Metrics;
 use mirrord_usage_server::tls::{self, CertificateSource, ServingCertificate};
+use mirrord_usage_server::usage::Usage;
+use mirrord_usage_store::SqliteStore;
 use mirrord_usage_store::clock::{Clock, SystemClock};
-use mirrord_usage_store::{SqliteStore, UsageStore};
 
 use crate::cli::ControllerArgs;
 use crate::delegated_auth::{self, AccessReviewer, ReportLookup, TokenReviewer};
@@ -78,30 +79,30 @@ pub async fn run_with(
         front_proxy_config,
     ));
     let auth = authentication(&client, &args, front_proxy);
-    let metrics = Arc::new(Metrics::default());
-    let (store, stored) = MeasuredStore::new(store, metrics.clone());
-    let store: Arc<dyn UsageStore> = Arc::new(store);
-    let state = AppState {
-        store: store.clone(),
-        installation: args.serve.installation.clone().into(),
-        auth,
+    let usage = Usage::new(
+        Arc::new(store),
+        args.serve.installation.clone().into(),
         clock,
-        metrics,
+        Arc::new(Metrics::default()),
+    );
+    let stored = usage.subscribe();
+    let state = AppState {
+        usage: usage.clone(),
+        auth,
     };
-    let ctx = Arc::new(Context::new(client.clone(), state.clone()));
+    let ctx = Arc::new(Context::new(client.clone(), usage.clone()));
 
     if args.operator_poll_interval > 0 {
         tasks.spawn(session_sources::run(
             client.clone(),
-            store.clone(),
-            state.clock.clone(),
+            usage.clone(),
             SourceSettings {
                 poll_interval: Duration::from_secs(args.operator_poll_interval),
                 ci_users: args.ci_kubernetes_users.clone(),
             },
         ));
     }
-    if let Some(retention) = serve::start_retention(&state, args.serve.retention).await? {
+    if let Some(retention) = serve::start_retention(&usage, args.serve.retention).await? {
         tasks.spawn(retention);
     }
     tasks.spawn(reconciler::run(
@@ -117,7 +118,7 @@ pub async fn run_with(
         }),
     };
     tasks.shutdown().await;
-    let closed = serve::close_store(store).await;
+    let closed = serve::close_store(&usage).await;
     lease.release().await;
     served.and(closed)
 }

@@ -13,12 +13,12 @@ use chrono::{DateTime, Utc};
 use mirrord_usage_crds::MAX_EVENTS_PER_BATCH;
 use mirrord_usage_crds::event::{Event, SessionEnd};
 use mirrord_usage_server::auth::Auth;
-use mirrord_usage_server::server::{AppState, Installation};
-use mirrord_usage_server::telemetry::{MeasuredStore, Metrics};
+use mirrord_usage_server::server::AppState;
+use mirrord_usage_server::telemetry::Metrics;
+use mirrord_usage_server::usage::{Installation, Usage};
 use mirrord_usage_simulation::{Organisation, Simulator};
+use mirrord_usage_store::SqliteStore;
 use mirrord_usage_store::clock::SystemClock;
-use mirrord_usage_store::ingest;
-use mirrord_usage_store::{SqliteStore, UsageStore};
 use rand::Rng;
 
 use crate::cli::DemoArgs;
@@ -32,12 +32,8 @@ fn data_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-fn store_events(store: &dyn UsageStore, events: &[Event]) -> anyhow::Result<()> {
-    for event in events {
-        ingest::validate(event, Utc::now())
-            .map_err(|message| anyhow::anyhow!("simulated event rejected: {message}"))?;
-    }
-    store
+fn store_events(usage: &Usage, events: &[Event]) -> anyhow::Result<()> {
+    usage
         .ingest(events)
         .map_err(|failure| anyhow::anyhow!("storing simulated events failed: {failure:?}"))?;
     Ok(())
@@ -70,8 +66,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         org.developers, org.ci_pipelines, org.history_days
     );
     let now = Utc::now();
-    let (store, simulator) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let store = SqliteStore::open(&db)?;
+    let installation = Installation {
+        total_licenses: Some(args.licenses),
+        tier: Some(args.tier),
+        cluster_name: Some(args.cluster_name),
+        chart_version: args.chart_version,
+    };
+    let (usage, simulator) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let usage = Usage::new(
+            Arc::new(SqliteStore::open(&db)?),
+            installation,
+            Arc::new(SystemClock),
+            Arc::new(Metrics::default()),
+        );
         let mut simulator = Simulator::new(org, now);
         let mut batch = Vec::with_capacity(MAX_EVENTS_PER_BATCH);
         let mut stored = 0;
@@ -82,13 +89,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             if batch.is_empty() {
                 break;
             }
-            store_events(&store, &batch)?;
+            store_events(&usage, &batch)?;
             stored += batch.len();
             eprint!("\rstored {stored} events");
             let _ = std::io::stderr().flush();
         }
         eprintln!("\rstored {stored} events in {:.1} s", started.elapsed().as_secs_f64());
-        Ok((store, simulator))
+        Ok((usage, simulator))
     })
     .await??;
 
@@ -105,28 +112,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     eprintln!("Stop with Ctrl-C.");
     eprintln!();
 
-    let metrics = Arc::new(Metrics::default());
-    let (store, _) = MeasuredStore::new(store, metrics.clone());
-    let store: Arc<dyn UsageStore> = Arc::new(store);
-    tokio::spawn(live(store.clone(), simulator));
-    let installation = Installation {
-        total_licenses: Some(args.licenses),
-        tier: Some(args.tier),
-        cluster_name: Some(args.cluster_name),
-        chart_version: args.chart_version,
-    };
+    tokio::spawn(live(usage.clone(), simulator));
     let state = AppState {
-        store,
-        installation,
+        usage,
         auth: Auth::license_key(key),
-        clock: Arc::new(SystemClock),
-        metrics,
     };
     serve::run_server(listener, state).await
 }
 
 /// Keeps the organisation working: ends sessions when due and starts new ones now and then.
-async fn live(store: Arc<dyn UsageStore>, mut simulator: Simulator) {
+async fn live(usage: Usage, mut simulator: Simulator) {
     let mut due: BinaryHeap<Reverse<(DateTime<Utc>, String)>> = simulator
         .still_running()
         .into_iter()
@@ -155,8 +150,8 @@ async fn live(store: Arc<dyn UsageStore>, mut simulator: Simulator) {
         if events.is_empty() {
             continue;
         }
-        let store = store.clone();
-        match tokio::task::spawn_blocking(move || store_events(&*store, &events)).await {
+        let usage = usage.clone();
+        match tokio::task::spawn_blocking(move || store_events(&usage, &events)).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(%error, "live simulation could not store events"),
             Err(error) => tracing::warn!(%error, "live simulation task failed"),

@@ -14,7 +14,8 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use mirrord_usage_crds::FIELD_MANAGER;
 use mirrord_usage_crds::usage_report::{MirrordUsageReport, MirrordUsageReportSpec, MirrordUsageReportStatus, Period};
-use mirrord_usage_server::server::{AppState, RangeParams};
+use mirrord_usage_server::telemetry::Metrics;
+use mirrord_usage_server::usage::{RangeParams, Usage};
 use mirrord_usage_store::calendar;
 use serde_json::json;
 use tokio::sync::watch;
@@ -37,8 +38,9 @@ pub enum Error {
 #[derive(Clone)]
 pub struct Context {
     pub client: Client,
-    pub state: AppState,
     pub recorder: Recorder,
+    pub usage: Usage,
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Context {
@@ -48,7 +50,7 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    pub fn new(client: Client, state: AppState) -> Self {
+    pub fn new(client: Client, usage: Usage) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.to_owned(),
             instance: std::env::var("POD_NAME").ok(),
@@ -56,7 +58,8 @@ impl Context {
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
-            state,
+            metrics: usage.metrics().clone(),
+            usage,
         }
     }
 }
@@ -69,16 +72,13 @@ fn seats_exceeded(status: &MirrordUsageReportStatus) -> bool {
 pub async fn reconcile(report: Arc<MirrordUsageReport>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
     let action = reconcile_report(&report, &ctx).await;
-    ctx.state
-        .metrics
-        .reconcile_duration
-        .observe(started.elapsed().as_secs_f64());
+    ctx.metrics.reconcile_duration.observe(started.elapsed().as_secs_f64());
     action
 }
 
 async fn reconcile_report(report: &MirrordUsageReport, ctx: &Context) -> Result<Action, Error> {
     let name = report.name_any();
-    let now = ctx.state.clock.now();
+    let now = ctx.usage.now();
     let period = period::resolve(&report.spec, now);
     let range = RangeParams {
         from: period.from.map(calendar::to_micros),
@@ -86,10 +86,10 @@ async fn reconcile_report(report: &MirrordUsageReport, ctx: &Context) -> Result<
         primary_key: report.spec.primary_key,
     };
     let usage = ctx
-        .state
-        .compute_usage_report(range)
+        .usage
+        .report(range)
         .await
-        .map_err(|e| Error::Report(e.message))?;
+        .map_err(|e| Error::Report(e.to_string()))?;
     let mut status = status::from_report(&report.spec, report.metadata.generation, &usage, now);
     status::keep_transition_times(&mut status, report.status.as_ref());
     let previous = report.status.as_ref();
@@ -141,7 +141,7 @@ fn next_wake(boundary: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Duration {
 }
 
 pub fn error_policy(report: Arc<MirrordUsageReport>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.state.metrics.reconcile_errors.inc();
+    ctx.metrics.reconcile_errors.inc();
     tracing::warn!(report = %report.name_any(), %error, "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(15))
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use mirrord_usage_server::auth::Auth;
-use mirrord_usage_server::server::{self, AppState, Installation};
-use mirrord_usage_server::telemetry::{MeasuredStore, Metrics};
+use mirrord_usage_server::server::{self, AppState};
+use mirrord_usage_server::telemetry::Metrics;
+use mirrord_usage_server::usage::{Installation, Usage};
+use mirrord_usage_store::SqliteStore;
 use mirrord_usage_store::calendar;
-use mirrord_usage_store::clock::{Clock, SystemClock};
-use mirrord_usage_store::{SqliteStore, UsageStore};
+use mirrord_usage_store::clock::SystemClock;
 use tokio::net::TcpListener;
 
 use crate::cli::{InstallationArgs, ServeArgs};
@@ -30,16 +31,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let key = license_key(args.license_key)?;
     let store = open_store(args.db).await?;
     let listener = bind(args.listen).await?;
-    let metrics = Arc::new(Metrics::default());
-    let (store, _) = MeasuredStore::new(store, metrics.clone());
+    let usage = Usage::new(
+        Arc::new(store),
+        args.installation.into(),
+        Arc::new(SystemClock),
+        Arc::new(Metrics::default()),
+    );
+    let retention = start_retention(&usage, args.retention).await?.map(tokio::spawn);
     let state = AppState {
-        store: Arc::new(store),
-        installation: args.installation.into(),
+        usage,
         auth: Auth::license_key(key),
-        clock: Arc::new(SystemClock),
-        metrics,
     };
-    let retention = start_retention(&state, args.retention).await?.map(tokio::spawn);
     let served = run_server(listener, state).await;
     if let Some(retention) = retention {
         retention.abort();
@@ -108,9 +110,9 @@ pub async fn run_server(listener: TcpListener, state: AppState) -> anyhow::Resul
     // Scripts and tests wait for this line.
     println!("listening on http://{addr}");
     tracing::info!(%addr, dashboard = mirrord_usage_server::dashboard::is_built(), "serving");
-    let store = state.store.clone();
+    let usage = state.usage.clone();
     server::serve(listener, server::router(state), shutdown_signal()).await?;
-    close_store(store).await?;
+    close_store(&usage).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -119,22 +121,19 @@ pub async fn run_server(listener: TcpListener, state: AppState) -> anyhow::Resul
 const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Archives the sessions past `retention` now.
-pub async fn expire(
-    store: Arc<dyn UsageStore>,
-    clock: &dyn Clock,
-    retention: std::time::Duration,
-) -> anyhow::Result<u64> {
-    let horizon = calendar::to_micros(clock.now()) - i64::try_from(retention.as_micros()).unwrap_or(i64::MAX / 2);
-    Ok(tokio::task::spawn_blocking(move || store.expire(horizon)).await??)
+pub async fn expire(usage: &Usage, retention: std::time::Duration) -> anyhow::Result<u64> {
+    let horizon = calendar::to_micros(usage.now()) - i64::try_from(retention.as_micros()).unwrap_or(i64::MAX / 2);
+    let usage = usage.clone();
+    Ok(tokio::task::spawn_blocking(move || usage.expire(horizon)).await??)
 }
 
 /// Archives the sessions past `retention` every hour, until dropped (the first time is at start,
 /// before serving, since it may compact the database).
-pub async fn keep_retention(store: Arc<dyn UsageStore>, clock: Arc<dyn Clock>, retention: std::time::Duration) {
+pub async fn keep_retention(usage: Usage, retention: std::time::Duration) {
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + RETENTION_INTERVAL, RETENTION_INTERVAL);
     loop {
         ticker.tick().await;
-        if let Err(error) = expire(store.clone(), &*clock, retention).await {
+        if let Err(error) = expire(&usage, retention).await {
             tracing::warn!(%error, "could not archive sessions past the retention; trying again in an hour");
         }
     }
@@ -143,29 +142,26 @@ pub async fn keep_retention(store: Arc<dyn UsageStore>, clock: Arc<dyn Clock>, r
 /// When a retention is set: archives what is past it now, shows it in `/metrics`, and returns
 /// [`keep_retention`] to spawn.
 pub async fn start_retention(
-    state: &AppState,
+    usage: &Usage,
     retention: Option<std::time::Duration>,
 ) -> anyhow::Result<Option<impl std::future::Future<Output = ()> + Send + 'static>> {
     let Some(retention) = retention else {
         return Ok(None);
     };
-    state.metrics.retention_seconds.set(retention.as_secs() as i64);
-    let archived = expire(state.store.clone(), &*state.clock, retention)
+    usage.metrics().retention_seconds.set(retention.as_secs() as i64);
+    let archived = expire(usage, retention)
         .await
         .context("could not archive the sessions past the retention")?;
     tracing::info!(?retention, archived, "retention");
-    Ok(Some(keep_retention(
-        state.store.clone(),
-        state.clock.clone(),
-        retention,
-    )))
+    Ok(Some(keep_retention(usage.clone(), retention)))
 }
 
 /// At a clean stop: the database file alone then holds every stored batch, so a copy of it is a
 /// whole backup.
-pub async fn close_store(store: Arc<dyn UsageStore>) -> anyhow::Result<()> {
-    tokio::task::spawn_blocking(move || store.close())
-        .await?
+pub async fn close_store(usage: &Usage) -> anyhow::Result<()> {
+    usage
+        .close()
+        .await
         .context("could not write the write-ahead log into the database at stop")
 }
 

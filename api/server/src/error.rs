@@ -68,6 +68,17 @@ impl From<Error> for ApiError {
     }
 }
 
+impl From<crate::usage::Error> for ApiError {
+    fn from(error: crate::usage::Error) -> Self {
+        match error {
+            crate::usage::Error::Store(error) => ApiError::internal(&error),
+            too_many @ crate::usage::Error::TooManyBuckets { .. } => {
+                ApiError::bad_request("too_many_buckets", too_many.to_string())
+            }
+        }
+    }
+}
+
 impl From<crate::export::ExportError> for ApiError {
     fn from(error: crate::export::ExportError) -> Self {
         ApiError::internal(&error)

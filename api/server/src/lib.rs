@@ -13,5 +13,6 @@ pub mod openapi;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
+pub mod usage;
 
 pub use error::ApiError;

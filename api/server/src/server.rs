@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, OriginalUri, Query, Request, State};
@@ -21,35 +20,18 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Auth, Permission, Principal};
 use crate::error::ApiError;
-use crate::telemetry::{KindLabel, Metrics};
+use crate::telemetry::KindLabel;
+use crate::usage::{RangeParams, Usage};
 use crate::{connections, dashboard, export, ingest, openapi};
-use mirrord_usage_report::{self as report, ReportSettings};
 use mirrord_usage_store::Error;
-use mirrord_usage_store::calendar::{self, Micros};
-use mirrord_usage_store::clock::Clock;
-use mirrord_usage_store::model::{Granularity, SnapshotQuery};
-use mirrord_usage_store::{IngestFailure, UsageStore};
-
-/// Most trend buckets one request may ask for.
-pub const MAX_TREND_BUCKETS: u64 = 10_000;
-
-/// What the operator of the server configured about the installation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Installation {
-    pub total_licenses: Option<u64>,
-    pub tier: Option<String>,
-    pub cluster_name: Option<String>,
-    pub chart_version: Option<String>,
-}
+use mirrord_usage_store::IngestFailure;
+use mirrord_usage_store::calendar;
 
 /// Everything a request handler needs.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub store: Arc<dyn UsageStore>,
-    pub installation: Installation,
+    pub usage: Usage,
     pub auth: Auth,
-    pub clock: Arc<dyn Clock>,
-    pub metrics: Arc<Metrics>,
 }
 
 /// Runs blocking store work off the async threads.
@@ -78,13 +60,13 @@ pub fn api_routes(state: AppState) -> Router {
 
 /// The whole server: API, health, OpenAPI document and dashboard.
 pub fn router(state: AppState) -> Router {
-    let store = state.store.clone();
-    let metrics_state = state.clone();
+    let usage = state.usage.clone();
+    let metrics_usage = state.usage.clone();
     Router::new()
-        .route("/metrics", get(move || metrics(metrics_state.clone())))
+        .route("/metrics", get(move || metrics(metrics_usage.clone())))
         .nest("/api", api_routes(state))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(move || readyz(store.clone())))
+        .route("/readyz", get(move || readyz(usage.clone())))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(dashboard::serve)
         .layer(RequestBodyTimeoutLayer::new(connections::BODY_TIMEOUT))
@@ -110,43 +92,25 @@ pub async fn serve(
 }
 
 /// Ready when a batch could be stored now: the database takes a write.
-async fn readyz(store: Arc<dyn UsageStore>) -> Response {
-    match blocking(move || store.ready()).await {
-        Ok(Ok(())) => "ok".into_response(),
-        Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {error}")).into_response(),
-        Err(error) => error.into_response(),
+async fn readyz(usage: Usage) -> Response {
+    match usage.ready().await {
+        Ok(()) => "ok".into_response(),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {error}")).into_response(),
     }
 }
 
-async fn metrics(state: AppState) -> Response {
-    let now = calendar::to_micros(state.clock.now());
-    let store = state.store.clone();
-    // An empty range: only what is running now is read.
-    let probe = SnapshotQuery {
-        from: Some(now),
-        to: now,
-        granularity: Granularity::Day,
-    };
-    if let Ok(Ok(snapshot)) = blocking(move || store.snapshot(&probe)).await {
-        let ci = snapshot.running.iter().filter(|session| session.ci).count() as i64;
-        let user = snapshot.running.len() as i64 - ci;
-        state
-            .metrics
-            .open_sessions
-            .get_or_create(&KindLabel { kind: "user" })
-            .set(user);
-        state
-            .metrics
-            .open_sessions
-            .get_or_create(&KindLabel { kind: "ci" })
-            .set(ci);
+async fn metrics(usage: Usage) -> Response {
+    if let Ok((user, ci)) = usage.running().await {
+        let open = &usage.metrics().open_sessions;
+        open.get_or_create(&KindLabel { kind: "user" }).set(user as i64);
+        open.get_or_create(&KindLabel { kind: "ci" }).set(ci as i64);
     }
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.encode(),
+        usage.metrics().encode(),
     )
         .into_response()
 }
@@ -161,28 +125,28 @@ async fn post_events(
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
     state.auth.require(&principal, Permission::IngestEvents).await?;
-    let metrics = state.metrics.clone();
-    // Rejections by the store are counted by the store; these are the ones before it.
+    let metrics = state.usage.metrics().clone();
+    // Rejections by the service are counted by it; these are the ones before it.
     let counted = |error: ApiError| {
         metrics.batches_rejected.inc();
         error
     };
     let body = read_body(body).await.map_err(counted)?;
-    let now = state.clock.now();
+    let now = state.usage.now();
     let parsed = blocking(move || ingest::parse_batch(&body, now))
         .await?
         .map_err(counted)?;
-    let store = state.store.clone();
+    let usage = state.usage.clone();
     if !parsed.problems.is_empty() {
         // Say everything that is wrong at once: also what the well-formed events would hit.
-        let found = blocking(move || store.check(&parsed.events).map(|problems| (parsed, problems))).await??;
+        let found = blocking(move || usage.check(&parsed.events).map(|problems| (parsed, problems))).await??;
         let (mut parsed, problems) = found;
         parsed.merge(problems);
         return Err(counted(ingest::rejection(parsed.problems)));
     }
     let events = parsed.events;
     let count = events.len();
-    match blocking(move || store.ingest(&events)).await? {
+    match blocking(move || usage.ingest(&events)).await? {
         Ok(outcome) => {
             tracing::debug!(
                 events = count,
@@ -220,14 +184,6 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
                 )
             }
         })
-}
-
-/// Range, primary key and format as asked in a query string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RangeParams {
-    pub from: Option<Micros>,
-    pub to: Micros,
-    pub primary_key: PrimaryKey,
 }
 
 fn parse_time(params: &HashMap<String, String>, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -279,34 +235,6 @@ pub enum FileFormat {
 }
 
 impl AppState {
-    fn settings(&self, primary_key: PrimaryKey, now: Micros) -> ReportSettings {
-        ReportSettings {
-            primary_key,
-            now,
-            total_licenses: self.installation.total_licenses,
-            tier: self.installation.tier.clone(),
-            cluster_name: self.installation.cluster_name.clone(),
-            chart_version: self.installation.chart_version.clone(),
-        }
-    }
-
-    /// Computes the usage report over a range, as of the clock's now.
-    pub async fn compute_usage_report(&self, range: RangeParams) -> Result<UsageReport, ApiError> {
-        let now = calendar::to_micros(self.clock.now());
-        let settings = self.settings(range.primary_key, now);
-        let store = self.store.clone();
-        let query = SnapshotQuery {
-            from: range.from,
-            to: range.to,
-            granularity: Granularity::Month,
-        };
-        Ok(blocking(move || -> Result<UsageReport, Error> {
-            let snapshot = store.snapshot(&query)?;
-            Ok(report::usage_report(&snapshot, &settings))
-        })
-        .await??)
-    }
-
     /// Computes the usage report for a caller already allowed to read reports, leaving out
     /// per-user rows they may not read.
     pub async fn usage_report(
@@ -316,7 +244,7 @@ impl AppState {
         inactive: Option<Inactive>,
     ) -> Result<UsageReport, ApiError> {
         let may_read_users = self.auth.allows(principal, Permission::ReadUsers).await?;
-        let mut report = self.compute_usage_report(range).await?;
+        let mut report = self.usage.report(range).await?;
         if let Some(inactive) = inactive {
             inactive.keep_only_inactive(&mut report);
         }
@@ -328,37 +256,6 @@ impl AppState {
             ));
         }
         Ok(report)
-    }
-
-    /// Computes usage trends over a range (for a caller already allowed to read reports).
-    pub async fn trends(&self, range: RangeParams, interval: Interval) -> Result<TrendReport, ApiError> {
-        let now = calendar::to_micros(self.clock.now());
-        let store = self.store.clone();
-        let granularity = if interval == Interval::Month {
-            Granularity::Month
-        } else {
-            Granularity::Day
-        };
-        let query = SnapshotQuery {
-            from: range.from,
-            to: range.to,
-            granularity,
-        };
-        blocking(move || -> Result<TrendReport, ApiError> {
-            let snapshot = store.snapshot(&query)?;
-            let buckets = report::bucket_count(interval, snapshot.from, snapshot.to);
-            if buckets > MAX_TREND_BUCKETS {
-                return Err(ApiError::bad_request(
-                    "too_many_buckets",
-                    format!(
-                        "{buckets} {} buckets were asked for; at most {MAX_TREND_BUCKETS}: narrow the range or use a wider interval",
-                        interval.as_str()
-                    ),
-                ));
-            }
-            Ok(report::trends(&snapshot, range.primary_key, interval, now))
-        })
-        .await?
     }
 }
 
@@ -426,7 +323,7 @@ impl AppState {
         inactive: Option<Inactive>,
     ) -> Result<Response, ApiError> {
         self.auth.require(principal, Permission::ReadUsers).await?;
-        let mut report = self.compute_usage_report(range).await?;
+        let mut report = self.usage.report(range).await?;
         if let Some(inactive) = inactive {
             inactive.keep_only_inactive(&mut report);
         }
@@ -467,7 +364,7 @@ async fn get_usage_report(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let format = report_format(&params)?;
-    let range = range_params(&params, state.clock.now())?;
+    let range = range_params(&params, state.usage.now())?;
     let inactive = Inactive::from_params(&params)?;
     state.auth.require(&principal, Permission::ReadReports).await?;
     match format {
@@ -481,10 +378,10 @@ async fn get_trends(
     Extension(principal): Extension<Principal>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<TrendReport>, ApiError> {
-    let range = range_params(&params, state.clock.now())?;
+    let range = range_params(&params, state.usage.now())?;
     let interval = interval_param(&params)?;
     state.auth.require(&principal, Permission::ReadReports).await?;
-    Ok(Json(state.trends(range, interval).await?))
+    Ok(Json(state.usage.trends(range, interval).await?))
 }
 
 async fn get_summary(
@@ -492,9 +389,9 @@ async fn get_summary(
     Extension(principal): Extension<Principal>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<UsageSummary>, ApiError> {
-    let range = range_params(&params, state.clock.now())?;
+    let range = range_params(&params, state.usage.now())?;
     state.auth.require(&principal, Permission::ReadReports).await?;
-    Ok(Json(UsageSummary::of(&state.compute_usage_report(range).await?)))
+    Ok(Json(state.usage.summary(range).await?))
 }
 
 /// The session audit log, as the aggregated API's `mirrordsessions` lists it.

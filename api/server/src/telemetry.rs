@@ -1,12 +1,6 @@
 //! Prometheus metrics, served at `/metrics`: what was ingested, how reconciles go, and the
 //! sessions running now.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use mirrord_usage_crds::event::Event;
-use mirrord_usage_crds::report::License;
-
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -14,13 +8,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use tokio::sync::watch;
-
-use mirrord_usage_store::Error;
-use mirrord_usage_store::calendar::Micros;
-use mirrord_usage_store::ingest::EventProblem;
-use mirrord_usage_store::model::{SessionPage, SessionQuery, Snapshot, SnapshotQuery};
-use mirrord_usage_store::{IngestFailure, IngestOutcome, SessionState, UsageStore, Watched};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
@@ -113,98 +100,6 @@ impl Metrics {
         let mut text = String::new();
         encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text
-    }
-}
-
-/// A store that counts what is ingested and says when sessions were stored (so reports can be
-/// refreshed).
-#[derive(Debug)]
-pub struct MeasuredStore<S> {
-    inner: S,
-    metrics: Arc<Metrics>,
-    stored: watch::Sender<u64>,
-}
-
-impl<S: UsageStore> MeasuredStore<S> {
-    /// The store, and a receiver whose value changes after every batch that stored something.
-    pub fn new(inner: S, metrics: Arc<Metrics>) -> (Self, watch::Receiver<u64>) {
-        let (stored, receiver) = watch::channel(0);
-        (MeasuredStore { inner, metrics, stored }, receiver)
-    }
-}
-
-impl<S: UsageStore> UsageStore for MeasuredStore<S> {
-    fn ingest(&self, events: &[Event]) -> Result<IngestOutcome, IngestFailure> {
-        match self.inner.ingest(events) {
-            Ok(outcome) => {
-                self.metrics.events_accepted.inc_by(outcome.accepted);
-                self.metrics.events_duplicate.inc_by(outcome.duplicates);
-                if outcome.accepted > 0 {
-                    self.stored.send_modify(|count| *count += 1);
-                }
-                Ok(outcome)
-            }
-            Err(failure) => {
-                if matches!(failure, IngestFailure::Rejected(_)) {
-                    self.metrics.batches_rejected.inc();
-                }
-                Err(failure)
-            }
-        }
-    }
-
-    fn check(&self, events: &[Event]) -> Result<Vec<EventProblem>, Error> {
-        self.inner.check(events)
-    }
-
-    fn snapshot(&self, query: &SnapshotQuery) -> Result<Snapshot, Error> {
-        self.inner.snapshot(query)
-    }
-
-    fn known_sessions(&self, session_ids: &[String]) -> Result<HashMap<String, SessionState>, Error> {
-        self.inner.known_sessions(session_ids)
-    }
-
-    fn watched(&self) -> Result<Vec<Watched>, Error> {
-        self.inner.watched()
-    }
-
-    fn watch(&self, seen: &[(String, Micros)]) -> Result<(), Error> {
-        self.inner.watch(seen)
-    }
-
-    fn unwatch(&self, session_ids: &[String]) -> Result<(), Error> {
-        self.inner.unwatch(session_ids)
-    }
-
-    fn record_license(&self, license: &License) -> Result<(), Error> {
-        self.inner.record_license(license)
-    }
-
-    fn record_operator_ci_running(&self, count: Option<u64>) -> Result<bool, Error> {
-        let changed = self.inner.record_operator_ci_running(count)?;
-        if changed {
-            self.stored.send_modify(|count| *count += 1);
-        }
-        Ok(changed)
-    }
-
-    fn sessions(&self, query: &SessionQuery) -> Result<SessionPage, Error> {
-        self.inner.sessions(query)
-    }
-
-    fn ready(&self) -> Result<(), Error> {
-        self.inner.ready()
-    }
-
-    fn expire(&self, horizon: Micros) -> Result<u64, Error> {
-        let archived = self.inner.expire(horizon)?;
-        self.metrics.sessions_archived.inc_by(archived);
-        Ok(archived)
-    }
-
-    fn close(&self) -> Result<(), Error> {
-        self.inner.close()
     }
 }
 

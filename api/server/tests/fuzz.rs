@@ -7,8 +7,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::Request;
 use mirrord_usage_server::auth::Auth;
-use mirrord_usage_server::server::{self, AppState, Installation};
-use mirrord_usage_server::telemetry::{MeasuredStore, Metrics};
+use mirrord_usage_server::server::{self, AppState};
+use mirrord_usage_server::telemetry::Metrics;
+use mirrord_usage_server::usage::{Installation, Usage};
 use mirrord_usage_store::SqliteStore;
 use mirrord_usage_store::clock::ManualClock;
 use rand::rngs::SmallRng;
@@ -186,14 +187,14 @@ fn data_version(conn: &rusqlite::Connection) -> i64 {
 async fn arbitrary_requests_never_fail_the_server_and_rejected_batches_store_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("usage.db");
-    let metrics = Arc::new(Metrics::default());
-    let (store, _) = MeasuredStore::new(SqliteStore::open(&path).unwrap(), metrics.clone());
     let state = AppState {
-        store: Arc::new(store),
-        installation: Installation::default(),
+        usage: Usage::new(
+            Arc::new(SqliteStore::open(&path).unwrap()),
+            Installation::default(),
+            Arc::new(ManualClock::new("2026-11-20T12:00:00Z".parse().unwrap())),
+            Arc::new(Metrics::default()),
+        ),
         auth: Auth::license_key(KEY),
-        clock: Arc::new(ManualClock::new("2026-11-20T12:00:00Z".parse().unwrap())),
-        metrics,
     };
     let router = server::router(state);
     let watcher = rusqlite::Connection::open(&path).unwrap();

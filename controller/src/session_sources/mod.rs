@@ -15,7 +15,6 @@ pub mod records;
 pub mod summary;
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Api;
@@ -23,10 +22,10 @@ use kube::api::ListParams;
 use mirrord_usage_crds::event::Event;
 use mirrord_usage_crds::operator::MirrordOperator;
 use mirrord_usage_crds::session_record::MirrordClusterSession;
+use mirrord_usage_server::usage::Usage;
+use mirrord_usage_store::IngestFailure;
 use mirrord_usage_store::calendar::{self, Micros};
-use mirrord_usage_store::clock::Clock;
 use mirrord_usage_store::ingest;
-use mirrord_usage_store::{IngestFailure, UsageStore};
 
 use ci_users::CiUsers;
 use summary::Scope;
@@ -70,7 +69,7 @@ pub async fn records_served(api: &Api<MirrordClusterSession>) -> Served {
 
 /// Stores events through the ingest path, skipping (and logging) any that stored data
 /// contradicts, so one bad session never holds up the others.
-pub fn store_events(store: &dyn UsageStore, events: &[Event], now: Micros) -> Result<(), mirrord_usage_store::Error> {
+pub fn store_events(usage: &Usage, events: &[Event], now: Micros) -> Result<(), mirrord_usage_store::Error> {
     if events.is_empty() {
         return Ok(());
     }
@@ -85,7 +84,7 @@ pub fn store_events(store: &dyn UsageStore, events: &[Event], now: Micros) -> Re
         })
         .cloned()
         .collect();
-    match store.ingest(&valid) {
+    match usage.ingest(&valid) {
         Ok(_) => Ok(()),
         Err(IngestFailure::Store(error)) => Err(error),
         Err(IngestFailure::Rejected(problems)) => {
@@ -99,7 +98,7 @@ pub fn store_events(store: &dyn UsageStore, events: &[Event], now: Micros) -> Re
                 .filter(|(i, _)| !rejected.contains(i))
                 .map(|(_, e)| e)
                 .collect();
-            match store.ingest(&rest) {
+            match usage.ingest(&rest) {
                 Ok(_) | Err(IngestFailure::Rejected(_)) => Ok(()),
                 Err(IngestFailure::Store(error)) => Err(error),
             }
@@ -108,7 +107,8 @@ pub fn store_events(store: &dyn UsageStore, events: &[Event], now: Micros) -> Re
 }
 
 /// Reads sessions from whichever source the cluster offers until the task is dropped.
-pub async fn run(client: kube::Client, store: Arc<dyn UsageStore>, clock: Arc<dyn Clock>, settings: SourceSettings) {
+pub async fn run(client: kube::Client, usage: Usage, settings: SourceSettings) {
+    let clock = usage.clock().clone();
     let records: Api<MirrordClusterSession> = Api::all(client.clone());
     let summary: Api<MirrordOperator> = Api::all(client.clone());
     let mut ticker = tokio::time::interval(settings.poll_interval);
@@ -119,7 +119,7 @@ pub async fn run(client: kube::Client, store: Arc<dyn UsageStore>, clock: Arc<dy
         match records_served(&records).await {
             Served::Yes => {
                 tracing::info!("reading sessions from the operator's session records");
-                if let Err(error) = record_watch::run(client.clone(), store.clone(), clock.clone(), &settings).await {
+                if let Err(error) = record_watch::run(client.clone(), usage.clone(), clock.clone(), &settings).await {
                     tracing::warn!(%error, "following the operator's session records failed; starting over");
                 }
                 continue;
@@ -131,7 +131,7 @@ pub async fn run(client: kube::Client, store: Arc<dyn UsageStore>, clock: Arc<dy
         }
         match summary::poll_once(
             &summary,
-            store.clone(),
+            usage.clone(),
             &settings.ci_users,
             clock.now(),
             Scope::Everything,

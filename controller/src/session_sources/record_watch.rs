@@ -18,7 +18,7 @@ use kube::runtime::{WatchStreamExt, watcher::watcher};
 use mirrord_usage_crds::event::Event;
 use mirrord_usage_crds::operator::{MirrordOperator, OPERATOR_OBJECT};
 use mirrord_usage_crds::session_record::MirrordClusterSession;
-use mirrord_usage_store::UsageStore;
+use mirrord_usage_server::usage::Usage;
 use mirrord_usage_store::calendar::{self, Micros};
 use mirrord_usage_store::clock::Clock;
 
@@ -34,7 +34,7 @@ const VANISH_SETTLE: Duration = Duration::from_secs(1);
 
 /// What the watch holds between events.
 struct Follower {
-    store: Arc<dyn UsageStore>,
+    usage: Usage,
     clock: Arc<dyn Clock>,
     tracker: Tracker,
     operator_version: Option<String>,
@@ -47,9 +47,9 @@ struct Follower {
 }
 
 impl Follower {
-    fn new(store: Arc<dyn UsageStore>, clock: Arc<dyn Clock>, operator_version: Option<String>) -> Self {
+    fn new(usage: Usage, clock: Arc<dyn Clock>, operator_version: Option<String>) -> Self {
         Follower {
-            store,
+            usage,
             clock,
             tracker: Tracker::default(),
             operator_version,
@@ -77,10 +77,10 @@ impl Follower {
 
     async fn blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&dyn UsageStore) -> anyhow::Result<T> + Send + 'static,
+        work: impl FnOnce(&Usage) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || work(&*store)).await?
+        let usage = self.usage.clone();
+        tokio::task::spawn_blocking(move || work(&usage)).await?
     }
 
     /// A complete (re)list: every record that exists now.
@@ -99,12 +99,12 @@ impl Follower {
             .collect();
         let version = self.operator_version.clone();
         let (followed, ended) = self
-            .blocking(move |store| {
+            .blocking(move |usage| {
                 let ids: Vec<String> = new
                     .iter()
                     .filter_map(|r| records::session_id(r).map(str::to_owned))
                     .collect();
-                let known = store.known_sessions(&ids)?;
+                let known = usage.known_sessions(&ids)?;
                 let mut events = Vec::new();
                 let mut follow = Vec::new();
                 for record in &new {
@@ -123,14 +123,14 @@ impl Follower {
                 }
                 // Watched sessions that no record lists any more ended when last seen; those the
                 // summary started (estimated starts) stay the summary's.
-                let gone: Vec<_> = store
+                let gone: Vec<_> = usage
                     .watched()?
                     .into_iter()
                     .filter(|watched| !names.contains(&watched.session_id) && !watched.state.start_estimated)
                     .collect();
                 // Watch first: a crash after this only makes the next list do it again.
-                store.watch(&follow)?;
-                store_events(store, &events, now)?;
+                usage.watch(&follow)?;
+                store_events(usage, &events, now)?;
                 let ends: Vec<Event> = gone
                     .iter()
                     .filter(|watched| watched.state.is_running())
@@ -139,11 +139,11 @@ impl Follower {
                         records::estimated_end(&watched.session_id, watched.last_seen.max(seen))
                     })
                     .collect();
-                store_events(store, &ends, now)?;
+                store_events(usage, &ends, now)?;
                 let gone_ids: Vec<String> = gone.into_iter().map(|watched| watched.session_id).collect();
-                store.unwatch(&gone_ids)?;
+                usage.unwatch(&gone_ids)?;
                 // Sessions named by records run now: the summary's CI count no longer applies.
-                store.record_operator_ci_running(None)?;
+                usage.record_operator_ci_running(None)?;
                 Ok((follow, ends.len()))
             })
             .await?;
@@ -168,9 +168,9 @@ impl Follower {
             if records::is_closed(&record) {
                 let end = records::end_event(&record, now, true);
                 self.tracker.forget(&id);
-                self.blocking(move |store| {
-                    store_events(store, &end.into_iter().collect::<Vec<_>>(), now)?;
-                    store.unwatch(&[id])?;
+                self.blocking(move |usage| {
+                    store_events(usage, &end.into_iter().collect::<Vec<_>>(), now)?;
+                    usage.unwatch(&[id])?;
                     Ok(())
                 })
                 .await?;
@@ -183,20 +183,20 @@ impl Follower {
         }
         let version = self.operator_version.clone();
         let follow = self
-            .blocking(move |store| {
-                let known = store.known_sessions(std::slice::from_ref(&id))?;
+            .blocking(move |usage| {
+                let known = usage.known_sessions(std::slice::from_ref(&id))?;
                 if known.get(&id).is_some_and(|state| state.end.is_some()) {
                     return Ok(None);
                 }
                 let mut events: Vec<Event> = records::start_event(&record, version.as_deref()).into_iter().collect();
                 if records::is_closed(&record) {
                     events.extend(records::end_event(&record, now, true));
-                    store_events(store, &events, now)?;
-                    store.unwatch(std::slice::from_ref(&id))?;
+                    store_events(usage, &events, now)?;
+                    usage.unwatch(std::slice::from_ref(&id))?;
                     return Ok(None);
                 }
-                store.watch(&[(id.clone(), now)])?;
-                store_events(store, &events, now)?;
+                usage.watch(&[(id.clone(), now)])?;
+                store_events(usage, &events, now)?;
                 Ok(Some(id))
             })
             .await?;
@@ -244,9 +244,9 @@ impl Follower {
                 events.extend(records::vanished_event(record, *seen));
             }
         }
-        self.blocking(move |store| {
-            store_events(store, &events, now)?;
-            store.unwatch(&ids)?;
+        self.blocking(move |usage| {
+            store_events(usage, &events, now)?;
+            usage.unwatch(&ids)?;
             Ok(())
         })
         .await
@@ -258,7 +258,7 @@ impl Follower {
         if due.is_empty() {
             return Ok(());
         }
-        self.blocking(move |store| Ok(store.watch(&due)?)).await
+        self.blocking(move |usage| Ok(usage.watch(&due)?)).await
     }
 }
 
@@ -274,13 +274,13 @@ async fn operator_version(operators: &Api<MirrordOperator>) -> Option<String> {
 /// sessions still watched for the next source) or the task is dropped.
 pub async fn run(
     client: kube::Client,
-    store: Arc<dyn UsageStore>,
+    usage: Usage,
     clock: Arc<dyn Clock>,
     settings: &SourceSettings,
 ) -> anyhow::Result<()> {
     let api: Api<MirrordClusterSession> = Api::all(client.clone());
     let operators: Api<MirrordOperator> = Api::all(client);
-    let mut follower = Follower::new(store, clock, operator_version(&operators).await);
+    let mut follower = Follower::new(usage, clock, operator_version(&operators).await);
     let mut stream = watcher(api.clone(), watcher::Config::default())
         .default_backoff()
         .boxed();
@@ -323,7 +323,7 @@ pub async fn run(
             _ = summary_tick.tick(), if summary_owns_some => {
                 let polled = summary::poll_once(
                     &operators,
-                    follower.store.clone(),
+                    follower.usage.clone(),
                     &settings.ci_users,
                     follower.clock.now(),
                     Scope::StartedBySummary,
@@ -351,6 +351,8 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, Utc};
+    use mirrord_usage_server::telemetry::Metrics;
+    use mirrord_usage_server::usage::Installation;
     use mirrord_usage_store::SqliteStore;
     use mirrord_usage_store::clock::ManualClock;
     use mirrord_usage_store::model::{SessionQuery, SessionRecord};
@@ -376,7 +378,7 @@ mod tests {
         .unwrap()
     }
 
-    fn sessions(store: &dyn UsageStore) -> Vec<SessionRecord> {
+    async fn sessions(usage: &Usage) -> Vec<SessionRecord> {
         let query = SessionQuery {
             from: None,
             to: calendar::to_micros(at("2027-01-01T00:00:00Z")),
@@ -387,7 +389,7 @@ mod tests {
             limit: 100,
             after: None,
         };
-        let mut listed = store.sessions(&query).unwrap().sessions;
+        let mut listed = usage.sessions(query).await.unwrap().sessions;
         listed.sort_by(|a, b| a.session_id.cmp(&b.session_id));
         listed
     }
@@ -395,9 +397,14 @@ mod tests {
     #[tokio::test]
     async fn a_relist_after_a_gap_ends_what_disappeared_at_its_last_connection_and_repeats_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn UsageStore> = Arc::new(SqliteStore::open(dir.path().join("usage.db")).unwrap());
         let clock = Arc::new(ManualClock::new(at("2026-11-02T10:00:00Z")));
-        let mut follower = Follower::new(store.clone(), clock.clone(), Some("3.130.0".into()));
+        let usage = Usage::new(
+            Arc::new(SqliteStore::open(dir.path().join("usage.db")).unwrap()),
+            Installation::default(),
+            clock.clone(),
+            Arc::new(Metrics::default()),
+        );
+        let mut follower = Follower::new(usage.clone(), clock.clone(), Some("3.130.0".into()));
         let a = record("a", "2026-11-02T09:00:00Z", Some("2026-11-02T09:59:58Z"));
         let b = record("b", "2026-11-02T09:30:00Z", Some("2026-11-02T09:59:59Z"));
         for event in [
@@ -419,7 +426,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            store.watched().unwrap()[1].last_seen,
+            usage.watched().unwrap()[1].last_seen,
             calendar::to_micros(at("2026-11-02T09:59:59Z"))
         );
         // The watch expires (410); meanwhile b's record went away. The relist finds only a.
@@ -427,7 +434,7 @@ mod tests {
         for event in [WatchEvent::Init, WatchEvent::InitApply(a.clone()), WatchEvent::InitDone] {
             follower.handle(event).await.unwrap();
         }
-        let listed = sessions(&*store);
+        let listed = sessions(&usage).await;
         assert_eq!(listed.len(), 2);
         assert_eq!(listed[0].start, calendar::to_micros(at("2026-11-02T09:00:00Z")));
         assert_eq!(listed[0].end, None, "a runs on");
@@ -438,10 +445,10 @@ mod tests {
         );
         assert_eq!(listed[0].operator_version.as_deref(), Some("3.130.0"));
         // A new follower (a restart) relisting the same records changes nothing.
-        let mut restarted = Follower::new(store.clone(), clock.clone(), None);
+        let mut restarted = Follower::new(usage.clone(), clock.clone(), None);
         for event in [WatchEvent::Init, WatchEvent::InitApply(a), WatchEvent::InitDone] {
             restarted.handle(event).await.unwrap();
         }
-        assert_eq!(sessions(&*store), listed);
+        assert_eq!(sessions(&usage).await, listed);
     }
 }

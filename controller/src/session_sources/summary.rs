@@ -5,15 +5,15 @@
 //! outages lose nothing and count nothing twice.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kube::Api;
 use mirrord_usage_crds::event::{CiContext, Event, SessionEnd, SessionStart, Target};
 use mirrord_usage_crds::operator::{MirrordOperator, OPERATOR_OBJECT, OperatorSession};
 use mirrord_usage_crds::report::License;
+use mirrord_usage_server::usage::Usage;
 use mirrord_usage_store::calendar::{self, Micros};
-use mirrord_usage_store::{SessionState, UsageStore, Watched};
+use mirrord_usage_store::{SessionState, Watched};
 
 use super::ci_users::CiUsers;
 use super::store_events;
@@ -170,7 +170,7 @@ pub struct PollOutcome {
 /// Reads the operator once and applies the difference.
 pub async fn poll_once(
     api: &Api<MirrordOperator>,
-    store: Arc<dyn UsageStore>,
+    usage: Usage,
     ci_users: &CiUsers,
     now: DateTime<Utc>,
     scope: Scope,
@@ -195,20 +195,20 @@ pub async fn poll_once(
     let now = calendar::to_micros(now);
     let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<PollOutcome> {
         if let Some(license) = &license {
-            store.record_license(license)?;
+            usage.record_license(license)?;
         }
         if scope == Scope::Everything {
-            store.record_operator_ci_running(ci_running)?;
+            usage.record_operator_ci_running(ci_running)?;
         }
-        let watched = store.watched()?;
-        let known = store.known_sessions(&ids)?;
+        let watched = usage.watched()?;
+        let known = usage.known_sessions(&ids)?;
         let plan = plan(now, &shown, version.as_deref(), &ci_users, &watched, &known, scope);
         // Watch first: a crash after this only makes the next poll start (or end) it again.
         let seen: Vec<(String, Micros)> = plan.seen.iter().map(|id| (id.clone(), now)).collect();
-        store.watch(&seen)?;
-        store_events(&*store, &plan.starts, now)?;
-        store_events(&*store, &plan.ends, now)?;
-        store.unwatch(&plan.forget)?;
+        usage.watch(&seen)?;
+        store_events(&usage, &plan.starts, now)?;
+        store_events(&usage, &plan.ends, now)?;
+        usage.unwatch(&plan.forget)?;
         Ok(PollOutcome {
             running: plan.seen.len(),
             started: plan.starts.len(),

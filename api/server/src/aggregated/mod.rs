@@ -150,8 +150,8 @@ impl Aggregated {
         &self,
         name: &str,
         params: &HashMap<String, String>,
-    ) -> Result<crate::server::RangeParams, Status> {
-        let now = self.app.clock.now();
+    ) -> Result<crate::usage::RangeParams, Status> {
+        let now = self.app.usage.now();
         let Some(defined) = self.reports.resolve(name, now).await? else {
             return Err(Status::about(
                 ApiError::not_found(format!(
@@ -205,7 +205,7 @@ async fn get_trends(
     state.app.auth.require(&principal, Permission::ReadReports).await?;
     let range = state.named_range(&name, &params).await?;
     let interval = interval_param(&params)?;
-    Ok(Json(state.app.trends(range, interval).await?).into_response())
+    Ok(Json(state.app.usage.trends(range, interval).await.map_err(ApiError::from)?).into_response())
 }
 
 async fn get_summary(
@@ -216,7 +216,7 @@ async fn get_summary(
 ) -> Result<Response, Status> {
     state.app.auth.require(&principal, Permission::ReadReports).await?;
     let range = state.named_range(&name, &params).await?;
-    let report = state.app.compute_usage_report(range).await?;
+    let report = state.app.usage.report(range).await.map_err(ApiError::from)?;
     Ok(Json(UsageSummary::of(&report)).into_response())
 }
 
@@ -227,8 +227,8 @@ async fn list_users(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Status> {
     state.app.auth.require(&principal, Permission::ReadUsers).await?;
-    let range = range_params(&params, state.app.clock.now())?;
-    let report = state.app.compute_usage_report(range).await?;
+    let range = range_params(&params, state.app.usage.now())?;
+    let report = state.app.usage.report(range).await.map_err(ApiError::from)?;
     let users: Vec<MirrordUser> = report
         .user_metrics
         .unwrap_or_default()
@@ -382,13 +382,9 @@ pub(crate) async fn session_page(
     app: &AppState,
     params: &HashMap<String, String>,
 ) -> Result<(Vec<MirrordSession>, Option<String>), ApiError> {
-    let now = app.clock.now();
+    let now = app.usage.now();
     let query = session_query(params, now)?;
-    let store = app.store.clone();
-    let page = tokio::task::spawn_blocking(move || store.sessions(&query))
-        .await
-        .map_err(|error| ApiError::internal(&mirrord_usage_store::Error::Task(error.to_string())))?
-        .map_err(ApiError::from)?;
+    let page = app.usage.sessions(query).await?;
     let now = calendar::to_micros(now);
     let continue_token = page.next.map(|cursor| cursor.encode());
     let sessions = page

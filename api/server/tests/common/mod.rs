@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use mirrord_usage_server::auth::Auth;
-use mirrord_usage_server::server::{self, AppState, Installation};
-use mirrord_usage_server::telemetry::{MeasuredStore, Metrics};
+use mirrord_usage_server::server::{self, AppState};
+use mirrord_usage_server::telemetry::Metrics;
+use mirrord_usage_server::usage::{Installation, Usage};
 use mirrord_usage_store::SqliteStore;
 use mirrord_usage_store::clock::ManualClock;
 use serde_json::{Value, json};
@@ -44,19 +45,20 @@ impl TestServer {
     ) -> TestServer {
         let store = SqliteStore::open(path).expect("open store");
         let clock = Arc::new(ManualClock::new(at(now)));
-        let metrics = Arc::new(Metrics::default());
-        let (store, _) = MeasuredStore::new(store, metrics.clone());
+        let installation = Installation {
+            total_licenses: Some(25),
+            tier: Some("Enterprise".into()),
+            cluster_name: Some("test".into()),
+            chart_version: None,
+        };
         let state = AppState {
-            store: Arc::new(store),
-            installation: Installation {
-                total_licenses: Some(25),
-                tier: Some("Enterprise".into()),
-                cluster_name: Some("test".into()),
-                chart_version: None,
-            },
+            usage: Usage::new(
+                Arc::new(store),
+                installation,
+                clock.clone(),
+                Arc::new(Metrics::default()),
+            ),
             auth: Auth::license_key(KEY),
-            clock: clock.clone(),
-            metrics,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

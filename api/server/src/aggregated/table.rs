@@ -4,6 +4,8 @@
 use axum::http::HeaderMap;
 use axum::http::header::ACCEPT;
 use chrono::{DateTime, SecondsFormat, Utc};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
 use mirrord_usage_crds::analytics::{MirrordSession, MirrordUser};
 use serde_json::{Value, json};
 
@@ -64,10 +66,10 @@ pub struct Row {
 
 /// A table of `rows` under `columns`, `continue_token` leading to the next page.
 pub fn table(version: &str, columns: &[Column], rows: Vec<Row>, continue_token: Option<String>) -> Value {
-    let mut metadata = json!({});
-    if let Some(token) = continue_token {
-        metadata["continue"] = json!(token);
-    }
+    let metadata = ListMeta {
+        continue_: continue_token,
+        ..ListMeta::default()
+    };
     json!({
         "kind": "Table",
         "apiVersion": format!("meta.k8s.io/{version}"),
@@ -80,10 +82,11 @@ pub fn table(version: &str, columns: &[Column], rows: Vec<Row>, continue_token: 
             "priority": column.priority,
         })).collect::<Vec<_>>(),
         "rows": rows.into_iter().map(|row| {
-            let mut metadata = json!({"name": row.name});
-            if let Some(created) = row.created {
-                metadata["creationTimestamp"] = json!(time(created));
-            }
+            let metadata = ObjectMeta {
+                name: Some(row.name),
+                creation_timestamp: row.created.and_then(object_time),
+                ..ObjectMeta::default()
+            };
             json!({
                 "cells": row.cells,
                 "object": {"kind": "PartialObjectMetadata", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": metadata},
@@ -94,6 +97,11 @@ pub fn table(version: &str, columns: &[Column], rows: Vec<Row>, continue_token: 
 
 fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Kubernetes' timestamps are whole seconds. `None` only beyond the year 9999.
+fn object_time(at: DateTime<Utc>) -> Option<Time> {
+    Timestamp::from_second(at.timestamp()).ok().map(Time)
 }
 
 fn text(value: &Option<String>) -> Value {
@@ -278,5 +286,35 @@ mod tests {
         assert_eq!(table["columnDefinitions"][0]["format"], "name");
         assert_eq!(table["rows"][0]["cells"][1], 1);
         assert_eq!(table["rows"][0]["object"]["metadata"]["name"], "a");
+    }
+
+    #[test]
+    fn rows_name_their_object_and_when_it_began_to_the_second() {
+        let created = DateTime::parse_from_rfc3339("2026-11-05T09:00:00.250Z")
+            .unwrap()
+            .to_utc();
+        let rows = vec![
+            Row {
+                cells: vec![json!("s1")],
+                name: "s1".to_owned(),
+                created: Some(created),
+            },
+            Row {
+                cells: vec![json!("s2")],
+                name: "s2".to_owned(),
+                created: None,
+            },
+        ];
+        let table = table("v1beta1", &SESSION_COLUMNS[..1], rows, None);
+        assert_eq!(table["metadata"], json!({}));
+        assert_eq!(
+            table["rows"][0]["object"],
+            json!({
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1beta1",
+                "metadata": {"name": "s1", "creationTimestamp": "2026-11-05T09:00:00Z"},
+            })
+        );
+        assert_eq!(table["rows"][1]["object"]["metadata"], json!({"name": "s2"}));
     }
 }

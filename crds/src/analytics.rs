@@ -33,6 +33,12 @@ pub mod resources {
     pub const DASHBOARD: &str = "dashboard";
 }
 
+// Not k8s-openapi's `ObjectMeta`, unlike lists' `ListMeta`: its `Time` is written in whole
+// seconds, where a session's `creationTimestamp` keeps its start to the microsecond; and its
+// schema would promise `kubectl explain` and the dashboard's types labels, annotations, owners
+// and managed fields these objects never have (maps and free-form objects the UI type generator
+// does not take either). Table rows, whose times are whole seconds, do use it. (A plain comment:
+// doc comments become the schema's description.)
 /// Metadata of an analytics object: computed, so only a name (and when it began).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

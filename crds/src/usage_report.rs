@@ -1,6 +1,9 @@
 //! The `MirrordUsageReport` custom resource: which usage report to keep up to date, and (in its
 //! status) the headline numbers, so `kubectl get mirrordusagereports` answers the basic
 //! questions.
+// Every type here is used by other crates; `unreachable_pub` misfires on the types under the
+// `KubeSchema` derive, which re-emits them.
+#![allow(unreachable_pub)]
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;

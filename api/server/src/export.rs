@@ -29,7 +29,7 @@ const USER_COLUMNS: [&str; 9] = [
 /// Text as a spreadsheet will show it, never run it: a value that a spreadsheet would read as a
 /// formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`,
 /// as OWASP advises against formula injection. Usernames and hostnames come from clients.
-pub fn inert(text: &str) -> String {
+pub(crate) fn inert(text: &str) -> String {
     match text.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
         _ => text.to_owned(),
@@ -57,7 +57,7 @@ fn users(report: &UsageReport) -> &[UserMetric] {
 }
 
 /// The per-user table; the first column is named after the primary key.
-pub fn csv(report: &UsageReport, primary_key: PrimaryKey) -> Result<Vec<u8>> {
+pub(crate) fn csv(report: &UsageReport, primary_key: PrimaryKey) -> Result<Vec<u8>> {
     let error = |e: csv::Error| ExportError {
         format: "csv",
         message: e.to_string(),
@@ -76,7 +76,7 @@ pub fn csv(report: &UsageReport, primary_key: PrimaryKey) -> Result<Vec<u8>> {
 }
 
 /// Two sheets: "General" (one metric per row) and "Users" (the per-user table).
-pub fn xlsx(report: &UsageReport, primary_key: PrimaryKey) -> Result<Vec<u8>> {
+pub(crate) fn xlsx(report: &UsageReport, primary_key: PrimaryKey) -> Result<Vec<u8>> {
     let error = |e: rust_xlsxwriter::XlsxError| ExportError {
         format: "xlsx",
         message: e.to_string(),

@@ -12,12 +12,12 @@ use crate::error::ApiError;
 
 /// Most problems listed in an error answer: the summary still counts every one, so a large bad
 /// batch cannot make an answer many times its own size.
-pub const MAX_LISTED_PROBLEMS: usize = 100;
+pub(crate) const MAX_LISTED_PROBLEMS: usize = 100;
 /// Longest message of one listed problem, in characters.
 const MAX_PROBLEM_CHARS: usize = 300;
 
 /// The HTTP answer to a rejected batch: `400` when any event is invalid, else `409`.
-pub fn rejection(problems: Vec<EventProblem>) -> ApiError {
+pub(crate) fn rejection(problems: Vec<EventProblem>) -> ApiError {
     let invalid = problems.iter().filter(|p| p.reason == ProblemKind::Invalid).count();
     let conflicts = problems.len() - invalid;
     let first = shortened(&problems[0].message);
@@ -68,7 +68,7 @@ fn shortened(text: &str) -> String {
 
 /// A parsed request: the well-formed events, and the problems of the others (by index).
 #[derive(Debug, Default)]
-pub struct ParsedBatch {
+pub(crate) struct ParsedBatch {
     pub events: Vec<Event>,
     /// Index in the request of each of `events`.
     pub indexes: Vec<usize>,
@@ -78,7 +78,7 @@ pub struct ParsedBatch {
 impl ParsedBatch {
     /// Adds problems found among `events` (indexed within `events`) under their request index,
     /// keeping the list in request order.
-    pub fn merge(&mut self, problems: Vec<EventProblem>) {
+    pub(crate) fn merge(&mut self, problems: Vec<EventProblem>) {
         self.problems.extend(problems.into_iter().map(|problem| EventProblem {
             index: self.indexes[problem.index],
             ..problem
@@ -89,7 +89,7 @@ impl ParsedBatch {
 
 /// Parses and validates a request body into events; the events of a bad request are still
 /// returned so the caller can report every problem at once. `now` is the server's clock.
-pub fn parse_batch(body: &[u8], now: DateTime<Utc>) -> Result<ParsedBatch, ApiError> {
+pub(crate) fn parse_batch(body: &[u8], now: DateTime<Utc>) -> Result<ParsedBatch, ApiError> {
     if body.len() > MAX_INGEST_BODY_BYTES {
         return Err(too_large(format!(
             "the request body has {} bytes; at most {MAX_INGEST_BODY_BYTES} are accepted, split the batch",

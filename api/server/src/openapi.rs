@@ -23,7 +23,7 @@ fn error_response(description: &str) -> Value {
 }
 
 /// The document.
-pub fn document() -> Value {
+pub(crate) fn document() -> Value {
     let mut generator = SchemaSettings::openapi3().into_generator();
     let batch = generator.subschema_for::<EventBatch>();
     let accepted = generator.subschema_for::<IngestResponse>();

@@ -13,7 +13,7 @@ use crate::model::{DimId, IdentityUsage};
 
 /// Width of a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Span {
+pub(crate) enum Span {
     Day = 0,
     Month = 1,
 }
@@ -30,7 +30,7 @@ fn i64_at(bytes: &[u8], at: usize) -> i64 {
 }
 
 /// Appends the entries of an identity-usage blob to `out`.
-pub fn decode_usage(bytes: &[u8], out: &mut Vec<IdentityUsage>) {
+pub(crate) fn decode_usage(bytes: &[u8], out: &mut Vec<IdentityUsage>) {
     out.reserve(bytes.len() / USAGE_ENTRY);
     for entry in bytes.chunks_exact(USAGE_ENTRY) {
         out.push(IdentityUsage {
@@ -42,7 +42,7 @@ pub fn decode_usage(bytes: &[u8], out: &mut Vec<IdentityUsage>) {
     }
 }
 
-pub fn encode_usage(entries: &BTreeMap<DimId, IdentityUsage>) -> Vec<u8> {
+pub(crate) fn encode_usage(entries: &BTreeMap<DimId, IdentityUsage>) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(entries.len() * USAGE_ENTRY);
     for entry in entries.values() {
         bytes.extend_from_slice(&entry.identity.to_le_bytes());
@@ -55,7 +55,7 @@ pub fn encode_usage(entries: &BTreeMap<DimId, IdentityUsage>) -> Vec<u8> {
 }
 
 /// Adds `additions` to a stored blob.
-pub fn merge_usage(stored: Option<&[u8]>, additions: &BTreeMap<DimId, IdentityUsage>) -> Vec<u8> {
+pub(crate) fn merge_usage(stored: Option<&[u8]>, additions: &BTreeMap<DimId, IdentityUsage>) -> Vec<u8> {
     let mut merged: BTreeMap<DimId, IdentityUsage> = BTreeMap::new();
     let mut existing = Vec::new();
     if let Some(bytes) = stored {
@@ -77,12 +77,12 @@ pub fn merge_usage(stored: Option<&[u8]>, additions: &BTreeMap<DimId, IdentityUs
     encode_usage(&merged)
 }
 
-pub fn decode_ids(bytes: &[u8], out: &mut Vec<DimId>) {
+pub(crate) fn decode_ids(bytes: &[u8], out: &mut Vec<DimId>) {
     out.extend(bytes.chunks_exact(ID_ENTRY).map(|entry| u32_at(entry, 0)));
 }
 
 /// The union of a stored identity set and `additions` (sorted, without repeats).
-pub fn merge_ids(stored: Option<&[u8]>, additions: &std::collections::BTreeSet<DimId>) -> Vec<u8> {
+pub(crate) fn merge_ids(stored: Option<&[u8]>, additions: &std::collections::BTreeSet<DimId>) -> Vec<u8> {
     let mut ids = Vec::new();
     if let Some(bytes) = stored {
         decode_ids(bytes, &mut ids);
@@ -94,7 +94,7 @@ pub fn merge_ids(stored: Option<&[u8]>, additions: &std::collections::BTreeSet<D
 }
 
 /// Sums for one identity, for building blobs.
-pub fn usage(identity: DimId, start: Micros, duration: i64) -> IdentityUsage {
+pub(crate) fn usage(identity: DimId, start: Micros, duration: i64) -> IdentityUsage {
     IdentityUsage {
         identity,
         sessions: 1,

@@ -10,7 +10,7 @@ pub mod ingest;
 mod maintenance;
 pub mod model;
 pub mod peaks;
-pub mod sqlite;
+mod sqlite;
 
 use std::collections::HashMap;
 

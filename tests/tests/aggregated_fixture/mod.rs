@@ -29,21 +29,21 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub const KEY: &str = "aggregated-test-key";
-pub const NAMESPACE: &str = "mirrord-usage";
-pub const SERVICE: &str = "mirrord-usage";
+pub(crate) const KEY: &str = "aggregated-test-key";
+pub(crate) const NAMESPACE: &str = "mirrord-usage";
+pub(crate) const SERVICE: &str = "mirrord-usage";
 /// Newest first, as the audit log lists them.
-pub const SESSIONS_NEWEST_FIRST: [&str; 5] = ["s-carol-1", "s-alice-2", "s-ci-1", "s-bob-1", "s-alice-1"];
+pub(crate) const SESSIONS_NEWEST_FIRST: [&str; 5] = ["s-carol-1", "s-alice-2", "s-ci-1", "s-bob-1", "s-alice-1"];
 
-pub fn at(text: &str) -> DateTime<Utc> {
+pub(crate) fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().to_utc()
 }
 
-pub fn group_path(rest: &str) -> String {
+pub(crate) fn group_path(rest: &str) -> String {
     format!("/apis/{ANALYTICS_GROUP}/{ANALYTICS_VERSION}/{rest}")
 }
 
-pub fn start(id: &str, user: &str, namespace: &str, at: &str, ci: bool) -> Event {
+pub(crate) fn start(id: &str, user: &str, namespace: &str, at: &str, ci: bool) -> Event {
     let mut event = json!({"type": "sessionStart", "sessionId": id, "timestamp": at,
         "machineId": format!("m-{user}"), "kubernetesUsername": user, "clientUsername": user,
         "clientHostname": format!("{user}-laptop"), "target": {"kind": "deployment", "name": "api"},
@@ -54,11 +54,11 @@ pub fn start(id: &str, user: &str, namespace: &str, at: &str, ci: bool) -> Event
     serde_json::from_value(event).unwrap()
 }
 
-pub fn end(id: &str, at: &str) -> Event {
+pub(crate) fn end(id: &str, at: &str) -> Event {
     serde_json::from_value(json!({"type": "sessionEnd", "sessionId": id, "timestamp": at})).unwrap()
 }
 
-pub fn history() -> Vec<Event> {
+pub(crate) fn history() -> Vec<Event> {
     vec![
         start("s-alice-1", "alice", "shop", "2026-11-02T09:00:00Z", false),
         end("s-alice-1", "2026-11-02T10:00:00Z"),
@@ -74,7 +74,7 @@ pub fn history() -> Vec<Event> {
 
 /// A control plane with the CRDs, the roles and users bound to them, and the controller serving
 /// the aggregated API registered through an APIService.
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub control_plane: ControlPlane,
     pub admin: Client,
     pub base: String,
@@ -85,7 +85,7 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    pub async fn start(extra: &[&str]) -> Self {
+    pub(crate) async fn start(extra: &[&str]) -> Self {
         let control_plane = ControlPlane::start().await.unwrap();
         let admin = control_plane.admin_client();
         control_plane.install_crd(&MirrordUsageReport::crd()).await.unwrap();
@@ -195,7 +195,7 @@ impl Fixture {
         }
     }
 
-    pub async fn kubectl(&self, user: &str, args: &[&str]) -> std::process::Output {
+    pub(crate) async fn kubectl(&self, user: &str, args: &[&str]) -> std::process::Output {
         let user = if user == "admin" {
             User::admin()
         } else {
@@ -205,7 +205,7 @@ impl Fixture {
     }
 
     /// `kubectl get --raw` as `user`: the parsed body, or the error output.
-    pub async fn raw(&self, user: &str, path: &str) -> Result<Value, String> {
+    pub(crate) async fn raw(&self, user: &str, path: &str) -> Result<Value, String> {
         let output = self.kubectl(user, &["get", "--raw", path]).await;
         if output.status.success() {
             Ok(serde_json::from_slice(&output.stdout).unwrap())
@@ -216,7 +216,7 @@ impl Fixture {
 
     /// A client straight to the controller, trusting its certificate, with an optional client
     /// certificate.
-    pub fn direct(&self, identity: Option<&ClientIdentity>) -> reqwest::Client {
+    pub(crate) fn direct(&self, identity: Option<&ClientIdentity>) -> reqwest::Client {
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
@@ -228,23 +228,23 @@ impl Fixture {
         builder.build().unwrap()
     }
 
-    pub async fn token(&self, service_account: &str) -> String {
+    pub(crate) async fn token(&self, service_account: &str) -> String {
         access::service_account_token(&self.admin, "default", service_account)
             .await
             .unwrap()
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.controller.abort();
         let _ = self.controller.await;
     }
 }
 
-pub fn path(path: &Path) -> String {
+pub(crate) fn path(path: &Path) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-pub fn stdout(output: &std::process::Output) -> String {
+pub(crate) fn stdout(output: &std::process::Output) -> String {
     assert!(
         output.status.success(),
         "kubectl failed: {}",
@@ -254,7 +254,7 @@ pub fn stdout(output: &std::process::Output) -> String {
 }
 
 /// Session names in the order a `kubectl get` table printed them.
-pub fn names_in_table(table: &str) -> Vec<String> {
+pub(crate) fn names_in_table(table: &str) -> Vec<String> {
     table
         .lines()
         .skip(1)
@@ -265,7 +265,7 @@ pub fn names_in_table(table: &str) -> Vec<String> {
 
 /// Median and mean time of `rounds` report requests straight at the server, each with `auth`
 /// applied, all answered 200.
-pub async fn report_latency(
+pub(crate) async fn report_latency(
     fixture: &Fixture,
     rounds: usize,
     auth: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
@@ -287,7 +287,7 @@ pub async fn report_latency(
 
 /// Prints what authorization adds to a report request, against the license key (which needs no
 /// review), for the figures in BENCHMARKS.md.
-pub async fn print_authorization_latency(fixture: &Fixture, token: &str, label: &str) {
+pub(crate) async fn print_authorization_latency(fixture: &Fixture, token: &str, label: &str) {
     const ROUNDS: usize = 40;
     let (key_p50, key_mean) = report_latency(fixture, ROUNDS, |request| request.header("x-license-key", KEY)).await;
     let (token_p50, token_mean) = report_latency(fixture, ROUNDS, |request| request.bearer_auth(token)).await;

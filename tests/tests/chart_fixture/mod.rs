@@ -16,22 +16,22 @@ use std::process::Output;
 use std::sync::Arc;
 use tokio_rustls::rustls;
 
-pub const RELEASE: &str = "mirrord-usage";
+pub(crate) const RELEASE: &str = "mirrord-usage";
 
-pub const NAMESPACE: &str = "mirrord-usage";
+pub(crate) const NAMESPACE: &str = "mirrord-usage";
 
 /// The host of the design RFC's install line.
-pub const RFC_HOST: &str = "mirrord-dashboard.company.com";
+pub(crate) const RFC_HOST: &str = "mirrord-dashboard.company.com";
 
-pub const CRD_NAME: &str = "mirrordusagereports.usage.mirrord.metalbear.co";
+pub(crate) const CRD_NAME: &str = "mirrordusagereports.usage.mirrord.metalbear.co";
 
-pub const APISERVICE_NAME: &str = "v1alpha1.analytics.mirrord.metalbear.co";
+pub(crate) const APISERVICE_NAME: &str = "v1alpha1.analytics.mirrord.metalbear.co";
 
-pub const RESTRICTED_LABEL: &str = "pod-security.kubernetes.io/enforce=restricted";
+pub(crate) const RESTRICTED_LABEL: &str = "pod-security.kubernetes.io/enforce=restricted";
 
 /// The design RFC's install line, `helm upgrade … --set dashboard.enabled=true
 /// --set dashboard.ingress.enabled=true --set dashboard.ingress.host=mirrord-dashboard.company.com`.
-pub fn rfc_values() -> Values {
+pub(crate) fn rfc_values() -> Values {
     Values::new()
         .set("dashboard.enabled", "true")
         .set("dashboard.ingress.enabled", "true")
@@ -39,20 +39,20 @@ pub fn rfc_values() -> Values {
 }
 
 /// One set of values the chart is checked with.
-pub struct Case {
+pub(crate) struct Case {
     pub name: &'static str,
     pub values: Values,
 }
 
 /// Every case, and the directory holding the files some of them name.
-pub struct Matrix {
+pub(crate) struct Matrix {
     pub cases: Vec<Case>,
     /// PEM of the CA given as `tls.caBundle` in the `existing-secret` case.
     pub existing_ca_pem: String,
     pub _dir: tempfile::TempDir,
 }
 
-pub fn matrix() -> Matrix {
+pub(crate) fn matrix() -> Matrix {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("company-ca").unwrap();
     let ca_file = dir.path().join("ca.crt");
@@ -144,7 +144,7 @@ pub fn matrix() -> Matrix {
     }
 }
 
-pub fn case<'a>(matrix: &'a Matrix, name: &str) -> &'a Values {
+pub(crate) fn case<'a>(matrix: &'a Matrix, name: &str) -> &'a Values {
     &matrix
         .cases
         .iter()
@@ -153,20 +153,20 @@ pub fn case<'a>(matrix: &'a Matrix, name: &str) -> &'a Values {
         .values
 }
 
-pub async fn helm() -> Helm {
+pub(crate) async fn helm() -> Helm {
     Helm::locate()
         .await
         .unwrap_or_else(|e| panic!("building or finding helm: {e}"))
 }
 
-pub async fn render(helm: &Helm, values: &Values) -> Rendered {
+pub(crate) async fn render(helm: &Helm, values: &Values) -> Rendered {
     helm.template(RELEASE, NAMESPACE, values)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The error output of a `helm template` that must fail.
-pub async fn refusal(helm: &Helm, values: &Values) -> String {
+pub(crate) async fn refusal(helm: &Helm, values: &Values) -> String {
     match helm.template(RELEASE, NAMESPACE, values).await {
         Err(Error::Helm { stderr, .. }) => stderr,
         Err(other) => panic!("running helm: {other}"),
@@ -174,12 +174,12 @@ pub async fn refusal(helm: &Helm, values: &Values) -> String {
     }
 }
 
-pub fn chart_yaml() -> Value {
+pub(crate) fn chart_yaml() -> Value {
     let text = std::fs::read_to_string(chart_dir().join("Chart.yaml")).unwrap();
     serde_yaml_ng::from_str(&text).unwrap()
 }
 
-pub fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -188,12 +188,12 @@ pub fn text(output: &Output) -> String {
 }
 
 /// The controller's container in the rendered Deployment.
-pub fn container(rendered: &Rendered) -> Value {
+pub(crate) fn container(rendered: &Rendered) -> Value {
     let deployment = rendered.get("Deployment", RELEASE).expect("a Deployment");
     deployment["spec"]["template"]["spec"]["containers"][0].clone()
 }
 
-pub fn strings(value: &Value) -> Vec<String> {
+pub(crate) fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()
         .unwrap_or(&Vec::new())
@@ -203,7 +203,7 @@ pub fn strings(value: &Value) -> Vec<String> {
 }
 
 /// The container's arguments as `mirrord-usage` parses them.
-pub fn controller_args(rendered: &Rendered) -> ControllerArgs {
+pub(crate) fn controller_args(rendered: &Rendered) -> ControllerArgs {
     let args = strings(&container(rendered)["args"]);
     let argv = std::iter::once("mirrord-usage".to_owned()).chain(args.iter().cloned());
     match Cli::try_parse_from(argv) {
@@ -217,7 +217,7 @@ pub fn controller_args(rendered: &Rendered) -> ControllerArgs {
 
 /// Whether `certificate_pem` is valid for `name` when `ca_pem` is trusted, as kube-apiserver
 /// checks the controller's certificate against the APIService's caBundle.
-pub fn verify_serving_certificate(certificate_pem: &[u8], ca_pem: &[u8], name: &str) -> Result<(), String> {
+pub(crate) fn verify_serving_certificate(certificate_pem: &[u8], ca_pem: &[u8], name: &str) -> Result<(), String> {
     use rustls::client::danger::ServerCertVerifier as _;
     use rustls::pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject as _};
 
@@ -240,12 +240,12 @@ pub fn verify_serving_certificate(certificate_pem: &[u8], ca_pem: &[u8], name: &
 }
 
 /// Runs kubectl as the admin.
-pub async fn kubectl(control_plane: &ControlPlane, args: &[&str]) -> Output {
+pub(crate) async fn kubectl(control_plane: &ControlPlane, args: &[&str]) -> Output {
     control_plane.kubectl(&User::admin(), args).await.unwrap()
 }
 
 /// The `Warning:` lines kube-apiserver sent back, as kubectl prints them.
-pub fn warnings(output: &Output) -> Vec<String> {
+pub(crate) fn warnings(output: &Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stderr)
         .lines()
         .filter(|line| line.starts_with("Warning:"))
@@ -254,7 +254,7 @@ pub fn warnings(output: &Output) -> Vec<String> {
 }
 
 /// Applies the chart's CRD with the README's command and waits until it is served.
-pub async fn apply_chart_crd(control_plane: &ControlPlane) {
+pub(crate) async fn apply_chart_crd(control_plane: &ControlPlane) {
     let crd = repo_dir().join(CRD_FILE);
     let output = kubectl(control_plane, &["apply", "--server-side", "-f", crd.to_str().unwrap()]).await;
     assert!(output.status.success(), "{}", text(&output));
@@ -272,19 +272,19 @@ pub async fn apply_chart_crd(control_plane: &ControlPlane) {
 }
 
 /// `status.userSessions` of a report, once it has a status.
-pub async fn user_sessions(reports: &Api<MirrordUsageReport>, name: &str) -> Option<u64> {
+pub(crate) async fn user_sessions(reports: &Api<MirrordUsageReport>, name: &str) -> Option<u64> {
     let report = reports.get_opt(name).await.ok()??;
     Some(report.status?.user_sessions)
 }
 
-pub fn operator_session(id: &str, user: &str) -> Value {
+pub(crate) fn operator_session(id: &str, user: &str) -> Value {
     json!({"id": id, "duration_secs": 60, "user": format!("{user}/{user}@corp.example@{user}-mbp"),
            "user_id": format!("m-{user}"), "target": "Deployment/api/container/app", "namespace": "shop",
            "locked_ports": [], "sqs": null})
 }
 
 /// Runs helm against the control plane as its admin.
-pub async fn helm_on(helm: &Helm, control_plane: &ControlPlane, args: &[&str]) -> Output {
+pub(crate) async fn helm_on(helm: &Helm, control_plane: &ControlPlane, args: &[&str]) -> Output {
     let mut command = helm.command();
     command
         .arg("--kubeconfig")
@@ -294,7 +294,7 @@ pub async fn helm_on(helm: &Helm, control_plane: &ControlPlane, args: &[&str]) -
 }
 
 /// The generated certificate as installed: the Secret's tls.crt and the APIService's caBundle.
-pub async fn installed_certificate(control_plane: &ControlPlane) -> (Vec<u8>, Vec<u8>) {
+pub(crate) async fn installed_certificate(control_plane: &ControlPlane) -> (Vec<u8>, Vec<u8>) {
     let admin = control_plane.admin_client();
     let secret = Api::<Secret>::namespaced(admin.clone(), NAMESPACE)
         .get("mirrord-usage-tls")
@@ -309,7 +309,7 @@ pub async fn installed_certificate(control_plane: &ControlPlane) -> (Vec<u8>, Ve
 
 /// The shell commands of the README's "Install in a cluster", in order, with continuation lines
 /// joined.
-pub fn readme_install_commands() -> Vec<String> {
+pub(crate) fn readme_install_commands() -> Vec<String> {
     let readme = std::fs::read_to_string(repo_dir().join("README.md")).unwrap();
     let start = readme
         .find("\n## Install in a cluster\n")
@@ -345,7 +345,7 @@ pub fn readme_install_commands() -> Vec<String> {
 
 /// Commands that need what a bare kube-apiserver does not have: a container engine, a running
 /// pod, or a browser.
-pub fn needs_more_than_a_control_plane(command: &str) -> bool {
+pub(crate) fn needs_more_than_a_control_plane(command: &str) -> bool {
     ["docker ", "open "].iter().any(|prefix| command.starts_with(prefix))
         || ["kubectl proxy", " port-forward ", " rollout status "]
             .iter()
@@ -356,5 +356,5 @@ pub fn needs_more_than_a_control_plane(command: &str) -> bool {
 }
 
 /// The README's check of a grant, on a resource of the aggregated API.
-pub const README_CAN_I: &str =
+pub(crate) const README_CAN_I: &str =
     "kubectl auth can-i list mirrordsessions.analytics.mirrord.metalbear.co --as=jane@example.com";

@@ -22,10 +22,10 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub const KEY: &str = "controller-test-key";
+pub(crate) const KEY: &str = "controller-test-key";
 
 /// A controller running in this process, over `db`, against the control plane.
-pub struct RunningController {
+pub(crate) struct RunningController {
     pub base: String,
     /// Trusts the controller's serving certificate.
     pub http: reqwest::Client,
@@ -34,11 +34,11 @@ pub struct RunningController {
 
 impl RunningController {
     /// Starts it, reading the operator every `poll_seconds` ("0": never).
-    pub async fn start(client: Client, db: &Path, clock: Arc<dyn Clock>, poll_seconds: &str) -> Self {
+    pub(crate) async fn start(client: Client, db: &Path, clock: Arc<dyn Clock>, poll_seconds: &str) -> Self {
         Self::start_with(client, db, clock, poll_seconds, &[]).await
     }
 
-    pub async fn start_with(
+    pub(crate) async fn start_with(
         client: Client,
         db: &Path,
         clock: Arc<dyn Clock>,
@@ -57,7 +57,7 @@ impl RunningController {
     }
 
     /// Starts it on `runtime` (e.g. one of its own, to measure its threads alone).
-    pub async fn start_on(
+    pub(crate) async fn start_on(
         runtime: &tokio::runtime::Handle,
         client: Client,
         db: &Path,
@@ -108,7 +108,7 @@ impl RunningController {
     }
 
     /// Whether it answers HTTP within a second.
-    pub async fn answers(&self) -> bool {
+    pub(crate) async fn answers(&self) -> bool {
         self.http
             .get(format!("{}/healthz", self.base))
             .timeout(Duration::from_secs(1))
@@ -117,7 +117,7 @@ impl RunningController {
             .is_ok_and(|r| r.status().is_success())
     }
 
-    pub async fn report(&self) -> Value {
+    pub(crate) async fn report(&self) -> Value {
         self.http
             .get(format!("{}/api/v1/reports/usage", self.base))
             .header("x-license-key", KEY)
@@ -129,24 +129,24 @@ impl RunningController {
             .unwrap()
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.task.abort();
         let _ = self.task.await;
     }
 }
 
-pub async fn install_crds(control_plane: &ControlPlane) {
+pub(crate) async fn install_crds(control_plane: &ControlPlane) {
     control_plane.install_crd(&MirrordUsageReport::crd()).await.unwrap();
     control_plane.install_crd(&MirrordOperator::crd()).await.unwrap();
 }
 
-pub fn operator_session(id: &str, user: &str, machine: &str, duration: u64) -> Value {
+pub(crate) fn operator_session(id: &str, user: &str, machine: &str, duration: u64) -> Value {
     json!({"id": id, "duration_secs": duration, "user": format!("{user}/{user}@corp.example@{user}-mbp"),
            "user_id": machine, "target": "Deployment/api/container/app", "namespace": "shop",
            "locked_ports": [], "sqs": null})
 }
 
-pub async fn show_operator(api: &Api<MirrordOperator>, sessions: Value) {
+pub(crate) async fn show_operator(api: &Api<MirrordOperator>, sessions: Value) {
     if api.get_opt("operator").await.unwrap().is_none() {
         let spec = MirrordOperatorSpec {
             operator_version: Some("3.120.0".into()),

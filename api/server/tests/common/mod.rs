@@ -16,14 +16,14 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub const KEY: &str = "test-license-key";
+pub(crate) const KEY: &str = "test-license-key";
 
-pub fn at(text: &str) -> DateTime<Utc> {
+pub(crate) fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().to_utc()
 }
 
 /// A running server; dropping it does not stop it, `stop` does.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub base: String,
     pub clock: Arc<ManualClock>,
     pub client: reqwest::Client,
@@ -33,12 +33,12 @@ pub struct TestServer {
 
 impl TestServer {
     /// Starts a server over the database at `path`, with the clock at `now`.
-    pub async fn start(path: &std::path::Path, now: &str) -> TestServer {
+    pub(crate) async fn start(path: &std::path::Path, now: &str) -> TestServer {
         Self::start_with(path, now, server::router).await
     }
 
     /// Starts a server whose routes `build` makes from the state.
-    pub async fn start_with(
+    pub(crate) async fn start_with(
         path: &std::path::Path,
         now: &str,
         build: impl FnOnce(AppState) -> axum::Router,
@@ -80,12 +80,12 @@ impl TestServer {
         }
     }
 
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.task.await.unwrap();
     }
 
-    pub async fn post_events(&self, events: Value) -> (u16, Value) {
+    pub(crate) async fn post_events(&self, events: Value) -> (u16, Value) {
         let response = self
             .client
             .post(format!("{}/api/v1/events", self.base))
@@ -98,12 +98,12 @@ impl TestServer {
         (status, response.json().await.unwrap())
     }
 
-    pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path_and_query: &str) -> (u16, Value) {
         let (status, _, body) = self.get_bytes(path_and_query).await;
         (status, serde_json::from_slice(&body).unwrap())
     }
 
-    pub async fn get_bytes(&self, path_and_query: &str) -> (u16, String, Vec<u8>) {
+    pub(crate) async fn get_bytes(&self, path_and_query: &str) -> (u16, String, Vec<u8>) {
         let response = self
             .client
             .get(format!("{}{path_and_query}", self.base))
@@ -122,7 +122,7 @@ impl TestServer {
 }
 
 /// A user session start with sensible defaults.
-pub fn start(id: &str, at: &str, machine: &str) -> Value {
+pub(crate) fn start(id: &str, at: &str, machine: &str) -> Value {
     json!({
         "type": "sessionStart", "sessionId": id, "timestamp": at, "machineId": machine,
         "kubernetesUsername": format!("{machine}@corp.example"), "clientUsername": machine,
@@ -132,25 +132,25 @@ pub fn start(id: &str, at: &str, machine: &str) -> Value {
     })
 }
 
-pub fn ci_start(id: &str, at: &str, machine: &str) -> Value {
+pub(crate) fn ci_start(id: &str, at: &str, machine: &str) -> Value {
     let mut event = start(id, at, machine);
     event["ci"] = json!({"provider": "github", "pipeline": "e2e"});
     event
 }
 
-pub fn end(id: &str, at: &str) -> Value {
+pub(crate) fn end(id: &str, at: &str) -> Value {
     json!({"type": "sessionEnd", "sessionId": id, "timestamp": at})
 }
 
 /// A fresh directory for one test's database, and the database's path in it.
-pub fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
+pub(crate) fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("usage.db");
     (dir, path)
 }
 
 /// Three users, one CI session, one session still running.
-pub fn history() -> Value {
+pub(crate) fn history() -> Value {
     json!([
         start("a1", "2026-11-02T09:00:00Z", "alice"),
         end("a1", "2026-11-02T10:00:00Z"),

@@ -3,10 +3,9 @@
 //! SubjectAccessReviews (both cached briefly), and the front proxy's CA is read from ConfigMap
 //! `kube-system/extension-apiserver-authentication` and followed as it changes.
 
-use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
@@ -23,6 +22,7 @@ use mirrord_usage_server::auth::{
     Authenticator, Authorizer, BoxFuture, Credential, MASTERS_GROUP, Permission, Principal, RequestHeaderConfig,
 };
 use mirrord_usage_server::error::ApiError;
+use moka::sync::Cache;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::watch;
 
@@ -31,48 +31,33 @@ use crate::period;
 /// Where kube-apiserver publishes how it authenticates to extension API servers.
 pub const AUTHENTICATION_CONFIG_MAP: (&str, &str) = ("kube-system", "extension-apiserver-authentication");
 
-/// Most entries a cache keeps; beyond it, expired entries go first, then everything.
-const CACHE_CAPACITY: usize = 10_000;
+/// Most entries a cache keeps; beyond it, the least used go first.
+const CACHE_CAPACITY: u64 = 10_000;
 
-/// Answers remembered for a while.
-#[derive(Debug)]
-struct TtlCache<K, V> {
-    ttl: Duration,
-    entries: Mutex<HashMap<K, (Instant, V)>>,
+/// Answers remembered for `ttl` after they were given; a zero `ttl` remembers nothing.
+struct TtlCache<K, V>(Option<Cache<K, V>>);
+
+impl<K, V> std::fmt::Debug for TtlCache<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TtlCache")
+            .field("enabled", &self.0.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
-impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
+impl<K: Eq + Hash + Send + Sync + 'static, V: Clone + Send + Sync + 'static> TtlCache<K, V> {
     fn new(ttl: Duration) -> Self {
-        TtlCache {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
+        TtlCache((!ttl.is_zero()).then(|| Cache::builder().max_capacity(CACHE_CAPACITY).time_to_live(ttl).build()))
     }
 
     fn get(&self, key: &K) -> Option<V> {
-        self.get_at(key, Instant::now())
-    }
-
-    fn get_at(&self, key: &K, now: Instant) -> Option<V> {
-        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries
-            .get(key)
-            .filter(|(at, _)| now.saturating_duration_since(*at) < self.ttl)
-            .map(|(_, value)| value.clone())
+        self.0.as_ref()?.get(key)
     }
 
     fn insert(&self, key: K, value: V) {
-        if self.ttl.is_zero() {
-            return;
+        if let Some(cache) = &self.0 {
+            cache.insert(key, value);
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() >= CACHE_CAPACITY {
-            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
-            if entries.len() >= CACHE_CAPACITY {
-                entries.clear();
-            }
-        }
-        entries.insert(key, (Instant::now(), value));
     }
 }
 
@@ -313,11 +298,14 @@ mod tests {
 
     #[test]
     fn cached_answers_expire() {
-        let cache = TtlCache::new(Duration::from_secs(10));
+        let ttl = Duration::from_millis(50);
+        let cache = TtlCache::new(ttl);
         cache.insert("a", true);
         assert_eq!(cache.get(&"a"), Some(true));
-        assert_eq!(cache.get_at(&"a", Instant::now() + Duration::from_secs(11)), None);
         assert_eq!(cache.get(&"b"), None);
+        // The cache reads the monotonic clock itself; time has to pass for real.
+        std::thread::sleep(ttl * 2);
+        assert_eq!(cache.get(&"a"), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod export;
 pub mod human;
 mod ingest;
 mod openapi;
+pub mod query;
 pub mod server;
 pub mod telemetry;
 pub mod tls;

@@ -1,31 +1,29 @@
 //! The HTTP server: ingest, reports, health, the OpenAPI document and the dashboard.
 
-use std::collections::HashMap;
 use std::future::Future;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, OriginalUri, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, OriginalUri, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router, middleware};
-use chrono::{DateTime, Utc};
 use mirrord_usage_crds::MAX_INGEST_BODY_BYTES;
 use mirrord_usage_crds::analytics::{MirrordSession, ObjectList};
 use mirrord_usage_crds::event::IngestResponse;
-use mirrord_usage_crds::report::{Interval, PrimaryKey, TrendReport, UsageReport, UsageSummary};
+use mirrord_usage_crds::report::{TrendReport, UsageReport, UsageSummary};
 use tokio::net::TcpListener;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Auth, Permission, Principal};
 use crate::error::ApiError;
+use crate::query::{FileFormat, Inactive, Params, ReportQuery, SessionListQuery};
 use crate::telemetry::KindLabel;
 use crate::usage::{RangeParams, Usage};
 use crate::{connections, dashboard, export, ingest, openapi};
 use mirrord_usage_store::Error;
 use mirrord_usage_store::IngestFailure;
-use mirrord_usage_store::calendar;
 
 /// Everything a request handler needs.
 #[derive(Debug, Clone)]
@@ -186,54 +184,6 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
         })
 }
 
-fn parse_time(params: &HashMap<String, String>, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
-    params
-        .get(name)
-        .filter(|value| !value.is_empty())
-        .map(|value| {
-            mirrord_usage_crds::time::parse_rfc3339(value).map_err(|error| {
-                ApiError::invalid_parameter(format!(
-                    "{name} must be an RFC 3339 time such as 2026-11-01T00:00:00Z, not '{value}': {error}"
-                ))
-            })
-        })
-        .transpose()
-}
-
-/// Reads `from`, `to` and `primaryKey` (also spelt `primary_key`); `to` defaults to `now`.
-pub fn range_params(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<RangeParams, ApiError> {
-    let from = parse_time(params, "from")?;
-    let to = parse_time(params, "to")?.unwrap_or(now);
-    if let Some(from) = from
-        && from >= to
-    {
-        return Err(ApiError::bad_request(
-            "invalid_range",
-            format!(
-                "from ({}) must be earlier than to ({})",
-                from.to_rfc3339(),
-                to.to_rfc3339()
-            ),
-        ));
-    }
-    let primary_key = match params.get("primaryKey").or_else(|| params.get("primary_key")) {
-        None => PrimaryKey::default(),
-        Some(value) => value.parse().map_err(ApiError::invalid_parameter)?,
-    };
-    Ok(RangeParams {
-        from: from.map(calendar::to_micros),
-        to: calendar::to_micros(to),
-        primary_key,
-    })
-}
-
-/// The downloadable forms of a usage report (`format=csv|xlsx`; JSON is the default answer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileFormat {
-    Csv,
-    Xlsx,
-}
-
 impl AppState {
     /// Computes the usage report for a caller already allowed to read reports, leaving out
     /// per-user rows they may not read.
@@ -257,59 +207,6 @@ impl AppState {
         }
         Ok(report)
     }
-}
-
-/// Reads `format`: `None` for JSON (also when absent).
-pub fn report_format(params: &HashMap<String, String>) -> Result<Option<FileFormat>, ApiError> {
-    match params.get("format").map(String::as_str) {
-        None | Some("json") => Ok(None),
-        Some("csv") => Ok(Some(FileFormat::Csv)),
-        Some("xlsx") => Ok(Some(FileFormat::Xlsx)),
-        Some(other) => Err(ApiError::invalid_parameter(format!(
-            "format must be one of json, csv, xlsx, not '{other}'"
-        ))),
-    }
-}
-
-/// `inactiveDays=N`: only the users without a session in the last N days of the range, the
-/// longest idle first (the seats an admin can reclaim, with the range running to now).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Inactive {
-    pub days: u32,
-}
-
-/// At most ten years.
-const MAX_INACTIVE_DAYS: u32 = 3650;
-
-impl Inactive {
-    /// Reads `inactiveDays`; `None` when absent.
-    pub fn from_params(params: &HashMap<String, String>) -> Result<Option<Inactive>, ApiError> {
-        let Some(value) = params.get("inactiveDays").filter(|value| !value.is_empty()) else {
-            return Ok(None);
-        };
-        match value.parse::<u32>() {
-            Ok(days) if (1..=MAX_INACTIVE_DAYS).contains(&days) => Ok(Some(Inactive { days })),
-            _ => Err(ApiError::invalid_parameter(format!(
-                "inactiveDays must be a whole number of days from 1 to {MAX_INACTIVE_DAYS}, not '{value}'"
-            ))),
-        }
-    }
-
-    /// Drops the rows with a session at or after the cut-off; a session exactly at it counts.
-    fn keep_only_inactive(self, report: &mut UsageReport) {
-        let cutoff = report.general_metrics.report_period.to - chrono::Duration::days(i64::from(self.days));
-        if let Some(users) = report.user_metrics.as_mut() {
-            users.retain(|user| user.last_session < cutoff);
-            users.sort_by(|a, b| a.last_session.cmp(&b.last_session).then_with(|| a.id.cmp(&b.id)));
-        }
-    }
-}
-
-/// Reads `interval` (`day` when absent).
-pub fn interval_param(params: &HashMap<String, String>) -> Result<Interval, ApiError> {
-    params.get("interval").map_or(Ok(Interval::Day), |value| {
-        value.parse().map_err(ApiError::invalid_parameter)
-    })
 }
 
 impl AppState {
@@ -361,11 +258,11 @@ impl AppState {
 async fn get_usage_report(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(query): Params<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    let format = report_format(&params)?;
-    let range = range_params(&params, state.usage.now())?;
-    let inactive = Inactive::from_params(&params)?;
+    let format = query.format()?;
+    let range = query.range(state.usage.now())?;
+    let inactive = query.inactive()?;
     state.auth.require(&principal, Permission::ReadReports).await?;
     match format {
         None => Ok(Json(state.usage_report(&principal, range, inactive).await?).into_response()),
@@ -376,10 +273,10 @@ async fn get_usage_report(
 async fn get_trends(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(query): Params<ReportQuery>,
 ) -> Result<Json<TrendReport>, ApiError> {
-    let range = range_params(&params, state.usage.now())?;
-    let interval = interval_param(&params)?;
+    let range = query.range(state.usage.now())?;
+    let interval = query.interval()?;
     state.auth.require(&principal, Permission::ReadReports).await?;
     Ok(Json(state.usage.trends(range, interval).await?))
 }
@@ -387,9 +284,9 @@ async fn get_trends(
 async fn get_summary(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(query): Params<ReportQuery>,
 ) -> Result<Json<UsageSummary>, ApiError> {
-    let range = range_params(&params, state.usage.now())?;
+    let range = query.range(state.usage.now())?;
     state.auth.require(&principal, Permission::ReadReports).await?;
     Ok(Json(state.usage.summary(range).await?))
 }
@@ -398,10 +295,10 @@ async fn get_summary(
 async fn get_sessions(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(query): Params<SessionListQuery>,
 ) -> Result<Json<ObjectList<MirrordSession>>, ApiError> {
     state.auth.require(&principal, Permission::ReadSessions).await?;
-    let (sessions, continue_token) = crate::aggregated::session_page(&state, &params).await?;
+    let (sessions, continue_token) = crate::aggregated::session_page(&state, &query).await?;
     Ok(Json(ObjectList::new(
         MirrordSession::LIST_KIND,
         sessions,

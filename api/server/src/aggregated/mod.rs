@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
@@ -26,10 +26,23 @@ use mirrord_usage_crds::{ANALYTICS_GROUP, ANALYTICS_VERSION};
 use crate::auth::{self, BoxFuture, Permission, Principal};
 use crate::dashboard;
 use crate::error::ApiError;
-use crate::server::{AppState, Inactive, interval_param, range_params, report_format};
+use crate::query::{ReportQuery, SessionListQuery};
+use crate::server::AppState;
 use mirrord_usage_store::calendar::{self, Micros};
 use mirrord_usage_store::model::{SessionCursor, SessionQuery, SessionRecord};
 use status::Status;
+
+/// A query string deserialised into `T`, refused as a `Status` like every error of this face.
+#[derive(Debug, Clone, Default)]
+pub struct KubeParams<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for KubeParams<T> {
+    type Rejection = Status;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        crate::query::read(parts).map(KubeParams).map_err(Status::from)
+    }
+}
 
 /// Sessions per page when a list request sets no `limit`.
 pub const DEFAULT_SESSION_LIMIT: usize = 500;
@@ -146,11 +159,7 @@ async fn reports_are_not_listed() -> Status {
 
 impl Aggregated {
     /// The named report's range, overridden by `from`, `to` and `primaryKey` in the query.
-    async fn named_range(
-        &self,
-        name: &str,
-        params: &HashMap<String, String>,
-    ) -> Result<crate::usage::RangeParams, Status> {
+    async fn named_range(&self, name: &str, query: &ReportQuery) -> Result<crate::usage::RangeParams, Status> {
         let now = self.app.usage.now();
         let Some(defined) = self.reports.resolve(name, now).await? else {
             return Err(Status::about(
@@ -162,18 +171,16 @@ impl Aggregated {
                 name,
             ));
         };
-        let mut merged = params.clone();
+        let mut merged = query.clone();
         let time = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Micros, true);
         if let Some(from) = defined.from {
-            merged.entry("from".to_owned()).or_insert_with(|| time(from));
+            merged.from.get_or_insert_with(|| time(from));
         }
-        merged.entry("to".to_owned()).or_insert_with(|| time(defined.to));
-        if !merged.contains_key("primary_key") {
-            merged
-                .entry("primaryKey".to_owned())
-                .or_insert_with(|| defined.primary_key.as_str().to_owned());
-        }
-        Ok(range_params(&merged, now)?)
+        merged.to.get_or_insert_with(|| time(defined.to));
+        merged
+            .primary_key
+            .get_or_insert_with(|| defined.primary_key.as_str().to_owned());
+        Ok(merged.range(now)?)
     }
 }
 
@@ -181,12 +188,12 @@ async fn get_report(
     State(state): State<Aggregated>,
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    KubeParams(query): KubeParams<ReportQuery>,
 ) -> Result<Response, Status> {
     state.app.auth.require(&principal, Permission::ReadReports).await?;
-    let format = report_format(&params)?;
-    let range = state.named_range(&name, &params).await?;
-    let inactive = Inactive::from_params(&params)?;
+    let format = query.format()?;
+    let range = state.named_range(&name, &query).await?;
+    let inactive = query.inactive()?;
     match format {
         None => {
             let report = state.app.usage_report(&principal, range, inactive).await?;
@@ -200,11 +207,11 @@ async fn get_trends(
     State(state): State<Aggregated>,
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    KubeParams(query): KubeParams<ReportQuery>,
 ) -> Result<Response, Status> {
     state.app.auth.require(&principal, Permission::ReadReports).await?;
-    let range = state.named_range(&name, &params).await?;
-    let interval = interval_param(&params)?;
+    let range = state.named_range(&name, &query).await?;
+    let interval = query.interval()?;
     Ok(Json(state.app.usage.trends(range, interval).await.map_err(ApiError::from)?).into_response())
 }
 
@@ -212,10 +219,10 @@ async fn get_summary(
     State(state): State<Aggregated>,
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    KubeParams(query): KubeParams<ReportQuery>,
 ) -> Result<Response, Status> {
     state.app.auth.require(&principal, Permission::ReadReports).await?;
-    let range = state.named_range(&name, &params).await?;
+    let range = state.named_range(&name, &query).await?;
     let report = state.app.usage.report(range).await.map_err(ApiError::from)?;
     Ok(Json(UsageSummary::of(&report)).into_response())
 }
@@ -224,10 +231,10 @@ async fn list_users(
     State(state): State<Aggregated>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
+    KubeParams(query): KubeParams<ReportQuery>,
 ) -> Result<Response, Status> {
     state.app.auth.require(&principal, Permission::ReadUsers).await?;
-    let range = range_params(&params, state.app.usage.now())?;
+    let range = query.range(state.app.usage.now())?;
     let report = state.app.usage.report(range).await.map_err(ApiError::from)?;
     let users: Vec<MirrordUser> = report
         .user_metrics
@@ -262,9 +269,9 @@ fn list_response<T: serde::Serialize>(
 
 /// Filters of the audit log from the query: plain parameters, or `fieldSelector` terms as
 /// `kubectl get --field-selector` sends them.
-fn session_query(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<SessionQuery, ApiError> {
-    let mut filters: HashMap<String, String> = HashMap::new();
-    if let Some(selector) = params.get("fieldSelector").filter(|selector| !selector.is_empty()) {
+fn session_query(params: &SessionListQuery, now: DateTime<Utc>) -> Result<SessionQuery, ApiError> {
+    let mut filters: HashMap<&str, String> = HashMap::new();
+    if let Some(selector) = params.field_selector.as_deref().filter(|selector| !selector.is_empty()) {
         for term in selector.split(',') {
             if term.contains("!=") {
                 return Err(ApiError::invalid_parameter(format!(
@@ -282,15 +289,21 @@ fn session_query(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result
                 )));
             }
             let value = value.strip_prefix('=').unwrap_or(value);
-            filters.insert(field.to_owned(), value.to_owned());
+            filters.insert(field, value.to_owned());
         }
     }
-    for field in ["user", "namespace", "ci", "closeReason"] {
-        if let Some(value) = params.get(field) {
-            filters.insert(field.to_owned(), value.clone());
+    let plain = [
+        ("user", &params.user),
+        ("namespace", &params.namespace),
+        ("ci", &params.ci),
+        ("closeReason", &params.close_reason),
+    ];
+    for (field, value) in plain {
+        if let Some(value) = value {
+            filters.insert(field, value.clone());
         }
     }
-    let range = range_params(params, now)?;
+    let range = params.report.range(now)?;
     let ci = match filters.get("ci").map(String::as_str) {
         None | Some("") => None,
         Some("true") => Some(true),
@@ -301,7 +314,7 @@ fn session_query(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result
             )));
         }
     };
-    let limit = match params.get("limit").filter(|limit| !limit.is_empty()) {
+    let limit = match params.limit.as_deref().filter(|limit| !limit.is_empty()) {
         None => DEFAULT_SESSION_LIMIT,
         Some(value) => match value.parse::<usize>() {
             // Kubernetes lists treat 0 as "no limit"; a page is still bounded here.
@@ -314,7 +327,7 @@ fn session_query(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result
             }
         },
     };
-    let after = match params.get("continue").filter(|token| !token.is_empty()) {
+    let after = match params.continue_token.as_deref().filter(|token| !token.is_empty()) {
         None => None,
         Some(token) => Some(SessionCursor::decode(token).map_err(|message| {
             ApiError::new(
@@ -380,7 +393,7 @@ fn session_object(record: SessionRecord, now: Micros) -> MirrordSession {
 /// the one store query behind `kubectl get mirrordsessions` and the dashboard's session log.
 pub(crate) async fn session_page(
     app: &AppState,
-    params: &HashMap<String, String>,
+    params: &SessionListQuery,
 ) -> Result<(Vec<MirrordSession>, Option<String>), ApiError> {
     let now = app.usage.now();
     let query = session_query(params, now)?;
@@ -399,10 +412,10 @@ async fn list_sessions(
     State(state): State<Aggregated>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
+    KubeParams(query): KubeParams<SessionListQuery>,
 ) -> Result<Response, Status> {
     state.app.auth.require(&principal, Permission::ReadSessions).await?;
-    let (sessions, continue_token) = session_page(&state.app, &params).await?;
+    let (sessions, continue_token) = session_page(&state.app, &query).await?;
     Ok(list_response(
         &headers,
         MirrordSession::LIST_KIND,
@@ -415,10 +428,18 @@ async fn list_sessions(
 
 #[cfg(test)]
 mod tests {
+    use axum::extract::Query;
+
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    fn params(pairs: &[(&str, &str)]) -> SessionListQuery {
+        let encode = |text: &str| text.replace('%', "%25").replace('=', "%3D").replace(',', "%2C");
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(key, value)| format!("{key}={}", encode(value)))
+            .collect();
+        let uri: Uri = format!("/?{}", query.join("&")).parse().unwrap();
+        Query::<SessionListQuery>::try_from_uri(&uri).unwrap().0
     }
 
     #[test]

@@ -122,8 +122,12 @@ pub const EARLIEST_TIMESTAMP: &str = "2020-01-01T00:00:00Z";
 /// How far ahead of the server's clock a timestamp may be (clock skew between machines).
 pub const MAX_AHEAD: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
+/// [`EARLIEST_TIMESTAMP`], read once: every event of every batch is checked against it.
+static EARLIEST: std::sync::LazyLock<DateTime<Utc>> =
+    std::sync::LazyLock::new(|| mirrord_usage_crds::time::parse_rfc3339(EARLIEST_TIMESTAMP).expect("constant"));
+
 fn check_time(time: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> {
-    let earliest = mirrord_usage_crds::time::parse_rfc3339(EARLIEST_TIMESTAMP).expect("constant");
+    let earliest = *EARLIEST;
     let latest = now + MAX_AHEAD;
     if time < earliest || time > latest {
         return Err(format!(
